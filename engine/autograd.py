@@ -1,0 +1,395 @@
+"""Reverse-mode automatic differentiation: the Function base class and the backward pass.
+
+The idea in three sentences. Every operation on tensors is a ``Function`` that computes its
+output from raw arrays (``forward``) and remembers its inputs; the outputs point back at it
+(``tensor.grad_fn``), so a computation leaves a graph behind. ``backward`` walks that graph
+from the output to the inputs, newest function first, and asks each function to turn the
+gradient of its outputs into the gradient of its inputs (the chain rule, ``backward``).
+Gradients that reach the same tensor along several paths are added up.
+
+Two kinds of backward
+---------------------
+Most functions write ``backward`` with engine operations on Tensors (``gy * y``), so that the
+backward pass builds a graph of its own when asked to (``create_graph=True``): that is what
+gives second derivatives and Hessian-vector products for free (DeZero and Chainer do the
+same). Under ``create_graph=False`` those operations run without recording anything.
+
+A few heavy functions (convolution, pooling, fused recurrent cells) write a faster backward on
+raw arrays instead; they set ``first_order_only = True``. Their backward receives and returns
+arrays, and asking for ``create_graph`` through them raises a clear error rather than
+returning a wrong second derivative.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import threading
+import weakref
+
+import numpy as np
+
+from engine import backend
+
+__all__ = [
+    "Function",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "backward",
+    "grad",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Gradient mode
+# --------------------------------------------------------------------------------------------
+class _GradMode(threading.local):
+    # thread-local so that a data-loading thread cannot switch recording off for the trainer
+    enabled = True
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record a graph for backward."""
+    return _mode.enabled
+
+
+@contextlib.contextmanager
+def set_grad_enabled(enabled: bool):
+    """Context manager that switches graph recording on or off, restoring it afterwards."""
+    previous = _mode.enabled
+    _mode.enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        _mode.enabled = previous
+
+
+def no_grad():
+    """``with engine.no_grad():`` — compute without recording a graph (evaluation, updates)."""
+    return set_grad_enabled(False)
+
+
+def enable_grad():
+    """``with engine.enable_grad():`` — record a graph even inside ``no_grad``."""
+    return set_grad_enabled(True)
+
+
+# --------------------------------------------------------------------------------------------
+# Function
+# --------------------------------------------------------------------------------------------
+class Function:
+    """Base class of every differentiable operation.
+
+    Subclasses write two methods side by side:
+
+    ``forward(self, *xs)``
+        xs are raw arrays (NumPy, CuPy...); returns an array or a tuple of arrays. Use
+        ``self.xp`` for the array module so the same code runs on every device.
+    ``backward(self, *gys)``
+        one gradient per output (the gradient of the final scalar with respect to that
+        output), returns one gradient per input (``None`` for inputs without a gradient).
+        ``self.inputs`` holds the input Tensors and ``self.output(i)`` the outputs.
+        Written with Tensor operations unless ``first_order_only`` is set (then gys and the
+        returned gradients are raw arrays).
+
+    Calling an instance (``Exp()(x)``) runs forward and, when gradients are needed, links the
+    outputs to this function. Input gradients are summed back to each input's shape by the
+    engine (so broadcasting never needs handling in an op's backward) and checked for shape,
+    dtype and device.
+    """
+
+    first_order_only = False
+
+    # attributes set by __call__ when the function becomes part of a graph
+    inputs: tuple | None
+    generation: int = 0
+
+    def forward(self, *xs):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, *gys):
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    # ----------------------------------------------------------------------------------------
+    def __call__(self, *inputs):
+        from engine.tensor import Tensor, as_tensor
+
+        ref = next((x for x in inputs if isinstance(x, Tensor)), None)
+        tensors = tuple(x if isinstance(x, Tensor) else as_tensor(x, like=ref) for x in inputs)
+        xs = tuple(t.data for t in tensors)
+        if len(tensors) > 1:
+            _check_same_device(self, tensors)
+        self.xp = backend.get_array_module(xs[0]) if xs else np
+        ys = self.forward(*xs)
+        single = not isinstance(ys, tuple)
+        if single:
+            ys = (ys,)
+        # NumPy reductions return scalars (np.float32); a tensor always holds an array
+        ys = tuple(y if backend.is_array(y) else self.xp.asarray(y) for y in ys)
+        record = _mode.enabled and any(t.requires_grad for t in tensors)
+        outputs = tuple(Tensor._from_op(y, record) for y in ys)
+        if record:
+            self.generation = max(t.generation for t in tensors)
+            self.inputs = tensors
+            self.outputs = tuple(weakref.ref(o) for o in outputs)
+            self._out_meta = tuple((y.shape, y.dtype) for y in ys)
+            for o in outputs:
+                o.grad_fn = self
+                o.generation = self.generation + 1
+        return outputs[0] if single else outputs
+
+    def output(self, i: int = 0):
+        """The i-th output Tensor (alive while backward can reach this function)."""
+        out = self.outputs[i]()
+        if out is None:  # pragma: no cover - only when a caller keeps the function but not the output
+            raise RuntimeError(f"{type(self).__name__}: output {i} was garbage-collected")
+        return out
+
+    def _release(self):
+        """Drop saved inputs and any state the forward kept, freeing their memory."""
+        keep = ("generation", "outputs", "_out_meta")
+        for name in [k for k in vars(self) if k not in keep]:
+            del self.__dict__[name]
+        self.inputs = None
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+def _check_same_device(fn, tensors):
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        shapes = ", ".join(f"{t.device}{tuple(t.shape)}" for t in tensors)
+        raise RuntimeError(
+            f"{type(fn).__name__}: inputs are on different devices ({shapes}); "
+            f"move them with .to(device) first"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The backward pass
+# --------------------------------------------------------------------------------------------
+def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
+    """Back-propagate from ``roots`` and return the gradient table {id(tensor): Tensor}.
+
+    Functions are visited newest first: a max-heap on the generation number (a function's
+    generation exceeds those of all functions its inputs came from), with an insertion counter
+    to break ties deterministically. Iterative, so a 10,000-step recurrent graph is fine.
+
+    capture: ids of non-leaf tensors whose gradients must be returned (for ``grad``);
+    their gradient is recorded when their function is reached.
+    """
+    from engine.tensor import Tensor
+
+    grads: dict[int, Tensor] = {}
+    alive: dict[int, Tensor] = {}  # keeps tensors alive so that their ids stay unique
+    captured: dict[int, Tensor] = {}
+    heap: list = []
+    counter = itertools.count()
+    queued: set[int] = set()
+
+    def push(fn):
+        if id(fn) not in queued:
+            queued.add(id(fn))
+            heapq.heappush(heap, (-fn.generation, next(counter), fn))
+
+    def accumulate(tensor, g):
+        key = id(tensor)
+        alive[key] = tensor
+        grads[key] = grads[key] + g if key in grads else g
+
+    for root, g in zip(roots, root_grads):
+        accumulate(root, g)
+        if root.grad_fn is not None:
+            push(root.grad_fn)
+
+    with backend_grad_mode(create_graph):
+        while heap:
+            fn = heapq.heappop(heap)[2]
+            if fn.inputs is None:
+                raise RuntimeError(
+                    f"backward through a graph that has already been freed: {type(fn).__name__} ran its "
+                    f"backward before and released its saved values. Pass retain_graph=True to the first "
+                    f"backward() if you need to back-propagate through the same graph twice."
+                )
+            if create_graph and fn.first_order_only:
+                raise RuntimeError(
+                    f"{type(fn).__name__} has a first-order (raw-array) backward only; create_graph=True "
+                    f"(second derivatives) through it is not supported"
+                )
+            gys = []
+            for ref, (shape, dtype) in zip(fn.outputs, fn._out_meta):
+                out = ref()
+                g = grads.pop(id(out), None) if out is not None else None
+                if g is not None:
+                    alive.pop(id(out), None)
+                    if out._retains_grad:
+                        out._accumulate_grad(g, create_graph)
+                    if capture is not None and id(out) in capture:
+                        captured[id(out)] = g
+                gys.append(g)
+            xp = backend.get_array_module(fn.inputs[0].data)
+            gys = [
+                g if g is not None else Tensor(xp.zeros(shape, dtype=dtype))
+                for g, (shape, dtype) in zip(gys, fn._out_meta)
+            ]
+            if fn.first_order_only:
+                gxs = fn.backward(*(g.data for g in gys))
+            else:
+                gxs = fn.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            if len(gxs) != len(fn.inputs):
+                raise RuntimeError(
+                    f"{type(fn).__name__}.backward returned {len(gxs)} gradients for {len(fn.inputs)} inputs"
+                )
+            for x, gx in zip(fn.inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if not isinstance(gx, Tensor):
+                    gx = Tensor(gx)
+                gx = _fit_gradient(fn, x, gx)
+                accumulate(x, gx)
+                if x.grad_fn is not None:
+                    push(x.grad_fn)
+            if not retain_graph:
+                fn._release()
+
+    # what is left in `grads` belongs to leaves (no function to pop it) and to roots' leaves
+    return grads, alive, captured
+
+
+def backend_grad_mode(create_graph):
+    return set_grad_enabled(bool(create_graph))
+
+
+def _fit_gradient(fn, x, gx):
+    """Sum a gradient back to its input's shape (undoing broadcasting) and check it.
+
+    Broadcasting repeats an input along new leading axes and along axes of size 1; the
+    derivative of a repetition is a sum, so the gradient is summed over those axes. Doing it
+    here, once, means no op's backward has to.
+    """
+    if gx.shape != x.shape:
+        from engine.ops.shape import sum_to
+
+        try:
+            gx = sum_to(gx, x.shape)
+        except ValueError:
+            raise RuntimeError(
+                f"{type(fn).__name__}.backward produced a gradient of shape {gx.shape} for an input of "
+                f"shape {x.shape}"
+            ) from None
+    if gx.dtype != x.dtype:
+        raise RuntimeError(
+            f"{type(fn).__name__}.backward produced a {gx.dtype} gradient for a {x.dtype} input of shape "
+            f"{x.shape}"
+        )
+    if type(gx.data) is not type(x.data):
+        raise RuntimeError(
+            f"{type(fn).__name__}.backward produced a gradient on {gx.device} for an input on {x.device}"
+        )
+    return gx
+
+
+def _root_gradients(fn_name, outputs, grad_outputs):
+    from engine.tensor import Tensor
+
+    grads = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(
+                    f"{fn_name}: gradient can be implicitly created only for a scalar output, but output "
+                    f"{i} has shape {out.shape}; pass gradient= (a tensor of that shape)"
+                )
+            g = Tensor(out._xp.ones(out.shape, dtype=out.dtype))
+        else:
+            if not isinstance(g, Tensor):
+                from engine.tensor import as_tensor
+
+                g = as_tensor(g, like=out)
+            if g.shape != out.shape:
+                raise RuntimeError(
+                    f"{fn_name}: gradient has shape {g.shape} but the output {i} has shape {out.shape}"
+                )
+            if g.device != out.device:
+                raise RuntimeError(f"{fn_name}: gradient is on {g.device} but output {i} is on {out.device}")
+        grads.append(g)
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """Accumulate d(tensors)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+    tensors: a Tensor or a sequence of Tensors; grad_tensors: the matching upstream
+    gradients (may be omitted for scalars). Like ``torch.autograd.backward``.
+    """
+    from engine.tensor import Tensor
+
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    tensors = list(tensors)
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    elif isinstance(grad_tensors, Tensor) or backend.is_array(grad_tensors):
+        grad_tensors = [grad_tensors]
+    for t in tensors:
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"backward: tensor of shape {t.shape} does not require grad and has no grad_fn "
+                f"(was it computed under no_grad(), or from tensors without requires_grad=True?)"
+            )
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _root_gradients("backward", tensors, grad_tensors)
+    grads, alive, _ = _run_backward(tensors, roots, retain_graph, create_graph)
+    for key, g in grads.items():
+        t = alive[key]
+        if t.grad_fn is None or t._retains_grad:
+            t._accumulate_grad(g, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Return d(outputs)/d(inputs) without touching ``.grad`` (like ``torch.autograd.grad``).
+
+    With ``create_graph=True`` the returned gradients are themselves differentiable, which
+    is how second derivatives and Hessian-vector products are computed.
+    """
+    from engine.tensor import Tensor
+
+    if isinstance(outputs, Tensor):
+        outputs = [outputs]
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    outputs = list(outputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for t in outputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: an output of shape {t.shape} does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _root_gradients("grad", outputs, grad_outputs)
+    capture = {id(t) for t in inputs}
+    grads, alive, captured = _run_backward(outputs, roots, retain_graph, create_graph, capture=capture)
+    result = []
+    for i, t in enumerate(inputs):
+        g = captured.get(id(t), grads.get(id(t)))
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                f"pass allow_unused=True to get None for it"
+            )
+        if g is not None and not create_graph:
+            g = g.detach()
+        result.append(g)
+    return result[0] if single else tuple(result)

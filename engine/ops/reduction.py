@@ -1,0 +1,150 @@
+"""Reductions over any axes: sum, mean, max, min, var, std, logsumexp, argmax, argmin.
+
+All take PyTorch's ``dim=`` / ``keepdim=`` and accept NumPy's ``axis=`` / ``keepdims=``.
+"""
+
+from __future__ import annotations
+
+from engine.autograd import Function
+from engine.ops._axes import keep_shape, normalize_axes, resolve_dim
+
+
+class Sum(Function):
+    """y = sum of x over axes.   dy/dx = 1: the gradient is broadcast back to x's shape."""
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        if not self.keepdims:
+            gy = gy.reshape(keep_shape(self.x_shape, self.axes))
+        return gy.broadcast_to(self.x_shape)
+
+
+class MaxMin(Function):
+    """y = max (or min) of x over axes.
+
+    dy/dx is 1 at the position of the extreme and 0 elsewhere; when several elements tie for
+    the extreme, the gradient is shared equally among them (as ``torch.amax`` does).
+    """
+
+    def __init__(self, axes, keepdims, mode: str):
+        self.axes, self.keepdims, self.mode = axes, keepdims, mode
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError(f"{self.mode}: cannot reduce an empty tensor of shape {x.shape}")
+        reduce = x.max if self.mode == "max" else x.min
+        return reduce(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        kept = keep_shape(x.shape, self.axes)
+        y = self.output().data.reshape(kept)
+        hit = (x.data == y).astype(gy.dtype)
+        share = hit / hit.sum(axis=self.axes, keepdims=True)
+        return gy.reshape(kept) * share
+
+
+def _axes_args(x, dim, axis, op):
+    return normalize_axes(resolve_dim(dim, axis, op), x.ndim, op)
+
+
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Sum over ``dim`` (all elements when None)."""
+    keepdim = keepdim if keepdims is None else keepdims
+    return Sum(_axes_args(x, dim, axis, "sum"), keepdim)(x)
+
+
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Mean over ``dim``: the sum divided by the number of elements reduced."""
+    keepdim = keepdim if keepdims is None else keepdims
+    axes = _axes_args(x, dim, axis, "mean")
+    n = x.data.size if axes is None else _prod(x.shape[a] for a in axes)
+    if n == 0:
+        raise ValueError(f"mean: cannot average over zero elements (shape {x.shape}, dim={dim})")
+    return Sum(axes, keepdim)(x) / float(n)
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Largest value over ``dim``. Unlike ``torch.max(x, dim)`` it returns values only (use
+    ``argmax`` for the indices), i.e. it behaves like ``torch.amax``."""
+    keepdim = keepdim if keepdims is None else keepdims
+    return MaxMin(_axes_args(x, dim, axis, "max"), keepdim, "max")(x)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Smallest value over ``dim`` (values only, like ``torch.amin``)."""
+    keepdim = keepdim if keepdims is None else keepdims
+    return MaxMin(_axes_args(x, dim, axis, "min"), keepdim, "min")(x)
+
+
+def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
+    """Variance: mean squared deviation, divided by (n - correction) (PyTorch's default, the
+    unbiased estimate, is correction=1; NumPy's default is 0)."""
+    keepdim = keepdim if keepdims is None else keepdims
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    axes = _axes_args(x, dim, axis, "var")
+    n = x.data.size if axes is None else _prod(x.shape[a] for a in axes)
+    if n - correction <= 0:
+        raise ValueError(f"var: {n} elements are too few for correction={correction} (shape {x.shape})")
+    centred = x - mean(x, axes, keepdim=True)
+    return Sum(axes, keepdim)(centred * centred) / float(n - correction)
+
+
+def std(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
+    """Standard deviation: the square root of ``var`` (same arguments)."""
+    from engine.ops.math import sqrt
+
+    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
+
+
+def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """log(sum(exp(x))) computed stably: m + log(sum(exp(x - m))) with m = max(x) (a constant).
+
+    Subtracting the maximum keeps exp() from overflowing for logits of magnitude 1e4; since m
+    is treated as a constant the gradient is still exactly softmax(x).
+    """
+    from engine.ops.math import exp, log
+
+    keepdim = keepdim if keepdims is None else keepdims
+    axes = _axes_args(x, dim, axis, "logsumexp")
+    m = x.data.max(axis=axes, keepdims=True)
+    m = x._xp.where(x._xp.isfinite(m), m, 0)  # all -inf along an axis: avoid inf - inf
+    out = log(Sum(axes, True)(exp(x - m))) + m
+    if not keepdim:
+        out = out.reshape([s for i, s in enumerate(out.shape) if axes is not None and i not in axes])
+    return out
+
+
+def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Index of the largest value (flattened when dim is None); no gradient."""
+    return _arg(x, dim, keepdim, axis, keepdims, "argmax")
+
+
+def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Index of the smallest value (flattened when dim is None); no gradient."""
+    return _arg(x, dim, keepdim, axis, keepdims, "argmin")
+
+
+def _arg(x, dim, keepdim, axis, keepdims, op):
+    from engine.tensor import Tensor
+
+    keepdim = keepdim if keepdims is None else keepdims
+    d = resolve_dim(dim, axis, op)
+    if d is not None:
+        d = normalize_axes(d, x.ndim, op)[0]
+    out = getattr(x.data, op)(axis=d, keepdims=keepdim).astype("int64")
+    return Tensor(out)
+
+
+def _prod(values):
+    out = 1
+    for v in values:
+        out *= v
+    return out
