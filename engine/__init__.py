@@ -51,7 +51,7 @@ from engine.dtypes import (
     uint8,
 )
 from engine.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradgradcheck
-from engine.ops.activation import gelu, log_softmax, relu, sigmoid, softmax, softplus, tanh
+from engine.ops.activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh
 from engine.ops.arithmetic import add, div, mul, neg, pow, sub
 from engine.ops.indexing import gather
 from engine.ops.math import (

@@ -113,7 +113,9 @@ class StrictArray(NDArrayOperatorsMixin):
 
     # --- the rest of the ndarray interface ------------------------------------------------------
     def __getattr__(self, name):
-        if name == "_a":  # during copy/unpickling, before __init__ ran
+        # "_a" is missing only during copy/unpickling; dunder lookups such as
+        # __array_interface__ must not reach the NumPy array, or np.asarray would succeed
+        if name == "_a" or name.startswith("__"):
             raise AttributeError(name)
         attr = getattr(self._a, name)
         if callable(attr):

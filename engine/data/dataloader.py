@@ -42,7 +42,7 @@ def _collate(samples: list, positions: list, where: str):
     first = samples[0]
     if first is None:
         if any(s is not None for s in samples):
-            raise TypeError(f"default_collate: {where} is None in some samples of the batch but not in others")
+            raise TypeError(f"default_collate: {where} is None in some samples of the batch, not in others")
         return None
     if backend.is_array(first) or isinstance(first, np.generic):
         shapes = [getattr(s, "shape", None) for s in samples]
@@ -72,17 +72,19 @@ def _collate(samples: list, positions: list, where: str):
         keys = set(first)
         for pos, s in zip(positions, samples):
             if not isinstance(s, Mapping) or set(s) != keys:
+                got = sorted(map(str, s)) if isinstance(s, Mapping) else type(s).__name__
                 raise ValueError(
-                    f"default_collate: {where} of sample {pos} has keys {sorted(map(str, s)) if isinstance(s, Mapping) else type(s).__name__}, "
+                    f"default_collate: {where} of sample {pos} has keys {got}, "
                     f"expected {sorted(map(str, keys))}"
                 )
         return {k: _collate([s[k] for s in samples], positions, f"{where}[{k!r}]") for k in first}
     if isinstance(first, (tuple, list)):
         for pos, s in zip(positions, samples):
             if not isinstance(s, (tuple, list)) or len(s) != len(first):
+                got = len(s) if isinstance(s, (tuple, list)) else type(s).__name__
                 raise ValueError(
-                    f"default_collate: {where} of sample {pos} has {len(s) if isinstance(s, (tuple, list)) else type(s).__name__} "
-                    f"elements, the batch's first sample has {len(first)}"
+                    f"default_collate: {where} of sample {pos} has {got} elements, "
+                    f"the batch's first sample has {len(first)}"
                 )
         fields = [_collate([s[j] for s in samples], positions, f"{where}[{j}]") for j in range(len(first))]
         if isinstance(first, tuple) and hasattr(first, "_fields"):  # namedtuple
@@ -228,13 +230,16 @@ class DataLoader:
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
                 raise ValueError(
-                    "DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, sampler and drop_last"
+                    "DataLoader: batch_sampler is mutually exclusive with batch_size, shuffle, sampler "
+                    "and drop_last"
                 )
             self.batch_sampler = batch_sampler
             self.sampler = getattr(batch_sampler, "sampler", None)
         else:
             if shuffle and sampler is not None:
-                raise ValueError("DataLoader: shuffle=True cannot be combined with a sampler (the sampler sets the order)")
+                raise ValueError(
+                    "DataLoader: shuffle=True cannot be combined with a sampler (the sampler sets the order)"
+                )
             if sampler is None:
                 sampler = RandomSampler(n, seed=self.seed) if shuffle else SequentialSampler(n)
                 self._own_sampler = True

@@ -31,7 +31,9 @@ def resolve_seed(seed=None, generator: np.random.Generator | None = None, who: s
         raise ValueError(f"{who}: give either seed or generator, not both")
     if generator is not None:
         if not isinstance(generator, np.random.Generator):
-            raise TypeError(f"{who}: generator must be a numpy.random.Generator, got {type(generator).__name__}")
+            raise TypeError(
+                f"{who}: generator must be a numpy.random.Generator, got {type(generator).__name__}"
+            )
         return int(generator.integers(0, 2**63 - 1))
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(0, 2**63 - 1))
@@ -144,7 +146,9 @@ class WeightedRandomSampler(_SeededSampler):
         super().__init__(seed, generator, "WeightedRandomSampler")
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 1 or w.size == 0:
-            raise ValueError(f"WeightedRandomSampler: weights must be a non-empty 1-D sequence, got shape {w.shape}")
+            raise ValueError(
+                f"WeightedRandomSampler: weights must be a non-empty 1-D sequence, got shape {w.shape}"
+            )
         if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and not all zero")
         self.num_samples = int(num_samples)
@@ -161,7 +165,8 @@ class WeightedRandomSampler(_SeededSampler):
     def epoch_indices(self) -> np.ndarray:
         p = self.weights / self.weights.sum()
         rng = self._epoch_rng()
-        return rng.choice(self.weights.size, size=self.num_samples, replace=self.replacement, p=p).astype(np.int64)
+        drawn = rng.choice(self.weights.size, size=self.num_samples, replace=self.replacement, p=p)
+        return drawn.astype(np.int64)
 
     def __len__(self) -> int:
         return self.num_samples
@@ -184,7 +189,9 @@ class ClassBalancedSampler(_SeededSampler):
         super().__init__(seed, generator, "ClassBalancedSampler")
         y = np.asarray(labels)
         if y.ndim != 1 or y.size == 0:
-            raise ValueError(f"ClassBalancedSampler: labels must be a non-empty 1-D sequence, got shape {y.shape}")
+            raise ValueError(
+                f"ClassBalancedSampler: labels must be a non-empty 1-D sequence, got shape {y.shape}"
+            )
         self.classes, inverse = np.unique(y, return_inverse=True)
         # members[c]: indices of the samples in class c
         order = np.argsort(inverse, kind="stable")

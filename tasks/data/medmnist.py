@@ -146,7 +146,8 @@ class MedMNISTInfo:
 
 
 def _info(name: str, title: str, modality: str, task: str, n_channels: int, class_names: tuple[str, ...],
-          n_samples: tuple[int, int, int], md5: tuple[str | None, ...], license: str = "CC BY 4.0") -> MedMNISTInfo:
+          n_samples: tuple[int, int, int], md5: tuple[str | None, ...],
+          license: str = "CC BY 4.0") -> MedMNISTInfo:
     ndim = 3 if name.endswith("3d") else 2
     sizes = SIZES_3D if ndim == 3 else SIZES_2D
     if len(md5) != len(sizes):
@@ -398,8 +399,11 @@ class MedMNISTSplit:
             source = np.moveaxis(images, -1, 1)
         else:                                                   # (N, H, W) / (N, D, H, W) -> add C = 1
             source = images[:, None]
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"as_float_channels_first: dtype must be a float type, got {dtype}")
         out = np.empty(source.shape, dtype=dtype)
-        np.divide(source, dtype(255), out=out)
+        np.divide(source, dtype.type(255), out=out)
         return out
 
     def targets(self) -> np.ndarray:
@@ -535,8 +539,9 @@ def _validate(path: Path, info: MedMNISTInfo, size: int, split: str, images: np.
         raise ValueError(f"{where}: images have dtype {images.dtype}, expected uint8")
     expected_shape = info.image_shape(size)
     if images.ndim != 1 + len(expected_shape) or images.shape[1:] != expected_shape:
-        raise ValueError(f"{where}: images have shape {images.shape}, expected (N, {', '.join(map(str, expected_shape))})"
-                         f" for {info.title} at size {size}")
+        expected = "(N, " + ", ".join(map(str, expected_shape)) + ")"
+        raise ValueError(f"{where}: images have shape {images.shape}, expected {expected} "
+                         f"for {info.title} at size {size}")
     n = images.shape[0]
     if labels.ndim != 2 or labels.shape != (n, info.label_width):
         raise ValueError(f"{where}: labels have shape {labels.shape}, expected ({n}, {info.label_width}) "

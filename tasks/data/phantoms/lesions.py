@@ -78,18 +78,18 @@ def lesion_shape_parameters(labels, ndim: int = 2, irregularity: float = 1.0, se
     rot = random_rotations(rng, n, d)
     oval = np.einsum("nij,nj,nkj->nik", rot, 1.0 / semi**2, rot)
 
-    strength = np.where(malignant, rng.uniform(0.35, 1.0, n) * irregularity, 0.0)
+    strength = np.where(malignant, rng.uniform(0.4, 1.0, n) * irregularity, 0.0)
     lobe_dirs = random_unit_vectors(rng, (n, _N_LOBES), d)
     lobe_order = np.where(malignant[:, None], rng.integers(3, 8, (n, _N_LOBES)),
                           rng.integers(2, 4, (n, _N_LOBES)))
-    lobe_amp = np.where(malignant[:, None], rng.uniform(0.05, 0.14, (n, _N_LOBES)) * strength[:, None],
+    lobe_amp = np.where(malignant[:, None], rng.uniform(0.1, 0.3, (n, _N_LOBES)) * strength[:, None],
                         rng.uniform(0.0, 0.04, (n, _N_LOBES)))
     lobe_amp[~malignant, 1:] = 0.0  # benign: a single gentle low-order lobe term
 
     spike_dirs = random_unit_vectors(rng, (n, _N_SPIKES), d)
     n_spikes = rng.integers(2, _N_SPIKES + 1, n)
     present = (np.arange(_N_SPIKES)[None, :] < n_spikes[:, None]) & malignant[:, None]
-    spike_amp = np.where(present, rng.uniform(0.25, 0.6, (n, _N_SPIKES)) * strength[:, None], 0.0)
+    spike_amp = np.where(present, rng.uniform(0.5, 1.3, (n, _N_SPIKES)) * strength[:, None], 0.0)
     spike_width = rng.uniform(0.12, 0.22, (n, _N_SPIKES))
     return {
         "oval": oval, "lobe_dirs": lobe_dirs, "lobe_amp": lobe_amp, "lobe_order": lobe_order,
@@ -98,25 +98,36 @@ def lesion_shape_parameters(labels, ndim: int = 2, irregularity: float = 1.0, se
     }
 
 
+def _chebyshev(order: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """T_order(t) elementwise by the recurrence T_{k+1} = 2 t T_k - T_{k-1} (cheaper than cos(k arccos t))."""
+    prev, cur = np.ones_like(t), t
+    out = np.where(order == 0, prev, t)
+    for k in range(2, int(order.max()) + 1):
+        prev, cur = cur, 2.0 * t * cur - prev
+        out = np.where(order == k, cur, out)
+    return out
+
+
 def lesion_radius_function(params: dict, u: np.ndarray) -> np.ndarray:
     """g(u) of the module docstring: relative boundary radius along unit directions ``u``.
 
-    params: from lesion_shape_parameters (N lesions); u: (N, P, d) unit vectors -> (N, P).
+    params: from lesion_shape_parameters (N lesions); u: (N, P, d) unit vectors -> (N, P) float32.
     """
-    oval = np.einsum("npi,nij,npj->np", u, params["oval"], u)
+    u = np.asarray(u, dtype=np.float32)
+    f32 = {k: np.asarray(v, dtype=np.float32) for k, v in params.items() if k != "lobe_order"}
+    oval = np.einsum("npi,npi->np", u @ f32["oval"], u)  # u^T M u (M symmetric)
     base = 1.0 / np.sqrt(oval)
-    cos_l = np.clip(np.einsum("npi,nji->npj", u, params["lobe_dirs"]), -1.0, 1.0)
-    lobes = (params["lobe_amp"][:, None, :]
-             * np.cos(params["lobe_order"][:, None, :] * np.arccos(cos_l))).sum(-1)
-    cos_s = np.einsum("npi,nji->npj", u, params["spike_dirs"])
-    spikes = (params["spike_amp"][:, None, :]
-              * np.exp(-(1.0 - cos_s) / params["spike_width"][:, None, :] ** 2)).sum(-1)
+    cos_l = np.clip(u @ f32["lobe_dirs"].transpose(0, 2, 1), -1.0, 1.0)  # (N, P, J)
+    lobes = (f32["lobe_amp"][:, None, :] * _chebyshev(params["lobe_order"][:, None, :], cos_l)).sum(-1)
+    cos_s = u @ f32["spike_dirs"].transpose(0, 2, 1)  # (N, P, S)
+    spikes = (f32["spike_amp"][:, None, :]
+              * np.exp((cos_s - 1.0) / f32["spike_width"][:, None, :] ** 2)).sum(-1)
     return base * np.maximum(1.0 + lobes + spikes, 0.3)
 
 
 def _area_scale(params: dict, radii: np.ndarray, d: int) -> np.ndarray:
     """The scale s with area/volume of {r <= s g(u)} equal to that of a ball of radius ``radii``."""
-    dirs = unit_directions(d, 720 if d == 2 else 2000)
+    dirs = unit_directions(d, 360 if d == 2 else 1000)
     g = lesion_radius_function(params, np.broadcast_to(dirs, (len(radii), *dirs.shape)))
     return radii / np.mean(g**d, axis=1) ** (1.0 / d)
 

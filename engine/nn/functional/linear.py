@@ -1,0 +1,78 @@
+"""The affine map of a fully connected layer, y = x W^T + b, as one fused operation.
+
+A perceptron computes Output = phi(W^T x + b) for one input column x; with a batch of inputs
+stored as rows (x: (N, in)) and PyTorch's weight layout W: (out, in), the same map reads
+y = x W^T + b, one row per sample. Fusing the product and the bias into one Function saves an
+intermediate array and a graph node, and its backward skips the input gradient when the input
+does not need one (the first layer's data), which a generic matmul cannot know.
+"""
+
+from __future__ import annotations
+
+from engine import autograd
+from engine.autograd import Function
+from engine.tensor import Tensor
+
+__all__ = ["linear", "LinearFunction"]
+
+
+def _linear_grads(g, x, w, need_x: bool, need_w: bool, need_b: bool):
+    """Gradients of y = x W^T + b (x: (..., in), W: (out, in), b: (out,), g = dL/dy: (..., out)):
+
+        dL/dx = g W          dL/dW = g^T x  (summed over all leading dims)      dL/db = sum g
+
+    Written once for raw arrays and for Tensors alike (both have @, .T, reshape and sum), so
+    the same lines serve the fast first-order pass and the differentiable create_graph pass.
+    """
+    out_features, in_features = w.shape
+    gx = g @ w if need_x else None
+    g2 = g.reshape(-1, out_features)
+    gw = g2.T @ x.reshape(-1, in_features) if need_w else None
+    gb = g2.sum(axis=0) if need_b else None
+    return gx, gw, gb
+
+
+class LinearFunction(Function):
+    """y = x W^T + b.   dL/dx = g W,  dL/dW = g^T x,  dL/db = sum over samples of g.
+
+    x: (..., in), W: (out, in), b: (out,) or absent; y: (..., out).
+    """
+
+    def forward(self, x, w, b=None):
+        y = x @ w.T
+        if b is not None:
+            y += b  # y is a fresh array, so adding in place costs no extra memory
+        return y
+
+    def backward(self, gy):
+        x, w = self.inputs[0], self.inputs[1]
+        has_b = len(self.inputs) == 3
+        need = (x.requires_grad, w.requires_grad, has_b and self.inputs[2].requires_grad)
+        if autograd.is_grad_enabled():  # create_graph=True: build the backward from Tensor ops
+            grads = _linear_grads(gy, x, w, *need)
+        else:  # the usual case: plain arrays, no graph bookkeeping
+            grads = _linear_grads(gy.data, x.data, w.data, *need)
+        return grads if has_b else grads[:2]
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = input W^T + b.   input: (..., in), weight: (out, in), bias: (out,) or None -> (..., out)."""
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {tuple(weight.shape)}")
+    out_features, in_features = weight.shape
+    if input.ndim == 0 or input.shape[-1] != in_features:
+        got = input.shape[-1] if input.ndim else "no"
+        raise ValueError(
+            f"linear: input has {got} features in its last dimension (shape {tuple(input.shape)}) but the "
+            f"weight of shape {tuple(weight.shape)} expects {in_features}"
+        )
+    if bias is not None and tuple(bias.shape) != (out_features,):
+        raise ValueError(f"linear: bias must have shape ({out_features},), got {tuple(bias.shape)}")
+    if input.dtype != weight.dtype:
+        raise TypeError(
+            f"linear: input dtype {input.dtype} differs from weight dtype {weight.dtype} "
+            f"(convert the input with .float() / .double(), or the layer with .to(dtype))"
+        )
+    if bias is None:
+        return LinearFunction()(input, weight)
+    return LinearFunction()(input, weight, bias)

@@ -1,0 +1,526 @@
+"""Recurrent networks as functions: the Elman RNN, the LSTM and the GRU, one step or a whole sequence.
+
+A recurrent layer reads a sequence x_1 .. x_T and carries a hidden state h_t from step to step,
+computed from the current input and the previous state with the *same* weights at every step.
+The equations and the gate order are PyTorch's (torch.nn.RNN / LSTM / GRU), so that weights move
+between the two frameworks unchanged. Weights: W_ih (G*H, I), W_hh (G*H, H), biases (G*H,), where
+G is the number of gates (1, 4, 3) stacked along the first axis in the order given below.
+
+Elman RNN (Elman 1990)
+    h_t = phi(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),     phi = tanh or relu
+
+LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000), gates i, f, g, o
+    i = sigma(W_ii x + b_ii + W_hi h + b_hi)        input gate
+    f = sigma(W_if x + b_if + W_hf h + b_hf)        forget gate
+    g = tanh (W_ig x + b_ig + W_hg h + b_hg)        candidate cell
+    o = sigma(W_io x + b_io + W_ho h + b_ho)        output gate
+    c_t = f * c_{t-1} + i * g,      h_t = o * tanh(c_t)
+
+GRU (Cho et al. 2014), gates r, z, n
+    r = sigma(W_ir x + b_ir + W_hr h + b_hr)        reset gate
+    z = sigma(W_iz x + b_iz + W_hz h + b_hz)        update gate
+    n = tanh (W_in x + b_in + r * (W_hn h + b_hn))  candidate (the reset gate scales W_hn h + b_hn)
+    h_t = (1 - z) * n + z * h_{t-1}
+
+Two implementations of the same equations
+-----------------------------------------
+*Composed* (``fused=False``): every step is written with engine operations (linear, chunk,
+sigmoid, tanh, *, +), exactly as the equations read. The graph has ~15 nodes per step and is
+differentiable twice (create_graph, gradient penalties, Hessian-vector products).
+
+*Fused* (``fused=True``, the default): one Function per layer and direction runs the whole time
+loop on raw arrays and writes back-propagation through time (BPTT) by hand. At the sizes of a
+course (hidden 128, batch 32) each engine operation costs more in Python bookkeeping than in
+arithmetic, so one node instead of ~15 per step is several times faster. Its backward is
+first-order only: asking for create_graph through it raises, and ``fused=False`` is the answer.
+
+In both, the input projection W_ih x_t + b_ih does not depend on the state, so it is computed for
+all time steps at once with one matrix product before the loop; only h_{t-1} W_hh^T stays inside.
+The weight gradient dL/dW_hh = sum_t dA_t^T h_{t-1} is likewise one product after the loop.
+"""
+
+from __future__ import annotations
+
+from engine import backend
+from engine.autograd import Function
+from engine.nn.functional.linear import linear
+from engine.ops.activation import relu, sigmoid, tanh
+from engine.ops.shape import cat, split, stack
+from engine.random import default_generator
+from engine.tensor import Tensor
+
+__all__ = [
+    "rnn_cell",
+    "lstm_cell",
+    "gru_cell",
+    "rnn",
+    "lstm",
+    "gru",
+    "RNNRecurrence",
+    "LSTMRecurrence",
+    "GRURecurrence",
+]
+
+_NONLINEARITIES = ("tanh", "relu")
+_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+# ============================================================================================
+# Composed steps: the equations written with engine operations (readable, twice differentiable)
+# ============================================================================================
+# Each step receives gx = W_ih x_t + b_ih already computed (for all steps at once) and the state.
+
+
+def _rnn_step(gx, h, w_hh, b_hh, nonlinearity):
+    a = gx + linear(h, w_hh, b_hh)
+    return tanh(a) if nonlinearity == "tanh" else relu(a)
+
+
+def _lstm_step(gx, h, c, w_hh, b_hh):
+    a = gx + linear(h, w_hh, b_hh)  # (N, 4H): the pre-activations of the four gates
+    i, f, g, o = a.chunk(4, dim=-1)
+    i, f, g, o = sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+    c = f * c + i * g
+    h = o * tanh(c)
+    return h, c
+
+
+def _gru_step(gx, h, w_hh, b_hh):
+    gh = linear(h, w_hh, b_hh)  # (N, 3H); kept apart from gx because r multiplies only W_hn h + b_hn
+    x_r, x_z, x_n = gx.chunk(3, dim=-1)
+    h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    r = sigmoid(x_r + h_r)
+    z = sigmoid(x_z + h_z)
+    n = tanh(x_n + r * h_n)
+    return (1.0 - z) * n + z * h
+
+
+# ============================================================================================
+# Fused recurrences: one Function for a whole sequence (one layer, one direction)
+# ============================================================================================
+def _sigmoid_(xp, a):
+    """sigma(a) in place, as (1 + tanh(a/2)) / 2: never overflows (1/(1+e^-a) does for a << 0)."""
+    xp.multiply(a, 0.5, out=a)
+    xp.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+    return a
+
+
+class _Recurrence(Function):
+    """Shared bookkeeping: processing order, optional bias and the hidden-to-hidden gradient.
+
+    Arrays saved for backward are stored in *processing order* k = 0..T-1 (k = T-1-t when
+    running in reverse), so forward and backward loops are the same for both directions.
+    hs[k] is the state before step k (hs[0] = h0), hs[k + 1] the state after it.
+    """
+
+    first_order_only = True
+
+    def __init__(self, reverse: bool = False):
+        self.reverse = bool(reverse)
+
+    def _in_order(self, a):
+        return a[::-1] if self.reverse else a
+
+    def _finish_backward(self, dgx, dgh, dh0, extra=()):
+        """dL/dgx (processing order), dL/dh0, ..., dL/dW_hh = sum_k dgh_k^T h_{k-1}, dL/db_hh."""
+        xp = self.xp
+        T, N, G = dgh.shape
+        hs = self.hs
+        w_grad = dgh.reshape(T * N, G).T @ hs[:-1].reshape(T * N, hs.shape[-1])
+        grads = (xp.ascontiguousarray(self._in_order(dgx)), dh0, *extra, w_grad)
+        if self.has_bias:
+            grads += (dgh.sum(axis=(0, 1)),)
+        return grads
+
+
+class RNNRecurrence(_Recurrence):
+    """h_k = phi(gx_k + h_{k-1} W_hh^T + b_hh) for k = 1..T, in one Function.
+
+    gx: (T, N, H) = x W_ih^T + b_ih for every step;  h0: (N, H);  w_hh: (H, H);  b_hh: (H,) or absent.
+    Returns (y: (T, N, H) all states, h_T: (N, H)).
+
+    BPTT: with a_k the pre-activation, dL/da_k = (dL/dh_k) phi'(a_k), where dL/dh_k is the
+    gradient arriving from the output y_k plus the one flowing back from step k+1,
+    dL/dh_{k-1} = dL/da_k W_hh.  phi' = 1 - h_k^2 (tanh) or [h_k > 0] (relu).
+    """
+
+    def __init__(self, nonlinearity: str = "tanh", reverse: bool = False):
+        super().__init__(reverse)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, gx, h0, w_hh, b_hh=None):
+        xp = self.xp
+        self.has_bias = b_hh is not None
+        if self.has_bias:
+            gx = gx + b_hh  # once for all steps rather than once per step
+        gx = self._in_order(gx)
+        T, N, H = gx.shape
+        hs = xp.empty((T + 1, N, H), dtype=gx.dtype)
+        hs[0] = h0
+        w_t = w_hh.T
+        for k in range(T):
+            h = hs[k + 1]
+            xp.matmul(hs[k], w_t, out=h)
+            h += gx[k]
+            if self.nonlinearity == "tanh":
+                xp.tanh(h, out=h)
+            else:
+                xp.maximum(h, 0, out=h)
+        self.hs = hs
+        return self._in_order(hs[1:]), hs[T].copy()
+
+    def backward(self, gy, gh):
+        xp = self.xp
+        hs, w_hh = self.hs, self.inputs[2].data
+        gy = self._in_order(gy)
+        after = hs[1:]
+        deriv = 1 - after * after if self.nonlinearity == "tanh" else (after > 0).astype(after.dtype)
+        da = xp.empty_like(after)
+        dh = gh.copy()  # never modify the incoming gradient: it may be another tensor's
+        for k in range(len(da) - 1, -1, -1):
+            dh += gy[k]
+            xp.multiply(dh, deriv[k], out=da[k])
+            dh = da[k] @ w_hh
+        return self._finish_backward(da, da, dh)
+
+
+class LSTMRecurrence(_Recurrence):
+    """The LSTM over a whole sequence in one Function (gates i, f, g, o as in PyTorch).
+
+    gx: (T, N, 4H) = x W_ih^T + b_ih for every step;  h0, c0: (N, H);  w_hh: (4H, H);
+    b_hh: (4H,) or absent.  Returns (y: (T, N, H), h_T: (N, H), c_T: (N, H)).
+
+    BPTT, per step going backwards (dh, dc: gradients w.r.t. h_k and c_k so far):
+        dh += dL/dy_k
+        dc += dh * o * (1 - tanh(c_k)^2)                      (through h_k = o tanh c_k)
+        da_i = dc * g * i(1-i)      da_f = dc * c_{k-1} * f(1-f)
+        da_g = dc * i * (1-g^2)     da_o = dh * tanh(c_k) * o(1-o)
+        dc_{k-1} = dc * f           dh_{k-1} = da W_hh
+    The factors that do not depend on the running gradients are computed for all steps at once
+    before the loop, leaving a handful of array operations per step.
+    """
+
+    def forward(self, gx, h0, c0, w_hh, b_hh=None):
+        xp = self.xp
+        self.has_bias = b_hh is not None
+        if self.has_bias:
+            gx = gx + b_hh
+        gx = self._in_order(gx)
+        T, N, G = gx.shape
+        H = G // 4
+        acts = xp.empty((T, N, G), dtype=gx.dtype)  # the gates after their nonlinearities
+        hs = xp.empty((T + 1, N, H), dtype=gx.dtype)
+        cs = xp.empty((T + 1, N, H), dtype=gx.dtype)
+        tanh_c = xp.empty((T, N, H), dtype=gx.dtype)
+        hs[0], cs[0] = h0, c0
+        w_t = w_hh.T
+        for k in range(T):
+            a = acts[k]
+            xp.matmul(hs[k], w_t, out=a)
+            a += gx[k]
+            g = xp.tanh(a[:, 2 * H : 3 * H])
+            _sigmoid_(xp, a)  # all four as sigmoids, then put tanh(g) back: fewer calls than slicing
+            a[:, 2 * H : 3 * H] = g
+            c = cs[k + 1]
+            xp.multiply(a[:, H : 2 * H], cs[k], out=c)  # f * c_{k-1}
+            c += a[:, :H] * g  # + i * g
+            xp.tanh(c, out=tanh_c[k])
+            xp.multiply(a[:, 3 * H :], tanh_c[k], out=hs[k + 1])  # h = o * tanh(c)
+        self.acts, self.hs, self.cs, self.tanh_c = acts, hs, cs, tanh_c
+        return self._in_order(hs[1:]), hs[T].copy(), cs[T].copy()
+
+    def backward(self, gy, gh, gc):
+        xp = self.xp
+        acts, cs, tanh_c, w_hh = self.acts, self.cs, self.tanh_c, self.inputs[3].data
+        T, N, G = acts.shape
+        H = G // 4
+        gy = self._in_order(gy)
+        i, f, g, o = (acts[..., j * H : (j + 1) * H] for j in range(4))
+        # factor[k] multiplies dc (gates i, f, g) or dh (gate o) to give the pre-activation gradient
+        factor = acts * (1 - acts)  # sigma' = s (1 - s)
+        factor[..., 2 * H : 3 * H] = 1 - g * g  # tanh' for the candidate
+        factor[..., :H] *= g
+        factor[..., H : 2 * H] *= cs[:-1]
+        factor[..., 2 * H : 3 * H] *= i
+        factor[..., 3 * H :] *= tanh_c
+        h_to_c = o * (1 - tanh_c * tanh_c)
+        factor_icg = factor.reshape(T, N, 4, H)[:, :, :3]
+        da = xp.empty_like(acts)
+        da_icg = da.reshape(T, N, 4, H)[:, :, :3]
+        dh, dc = gh.copy(), gc.copy()
+        for k in range(T - 1, -1, -1):
+            dh += gy[k]
+            dc += dh * h_to_c[k]
+            xp.multiply(factor_icg[k], dc[:, None, :], out=da_icg[k])
+            xp.multiply(factor[k, :, 3 * H :], dh, out=da[k, :, 3 * H :])
+            dc *= f[k]
+            dh = da[k] @ w_hh
+        return self._finish_backward(da, da, dh, extra=(dc,))
+
+
+class GRURecurrence(_Recurrence):
+    """The GRU over a whole sequence in one Function (gates r, z, n as in PyTorch).
+
+    gx: (T, N, 3H) = x W_ih^T + b_ih for every step;  h0: (N, H);  w_hh: (3H, H);
+    b_hh: (3H,) or absent.  Returns (y: (T, N, H), h_T: (N, H)).
+
+    BPTT, per step going backwards, with h_k = n + z (h_{k-1} - n) and gh_n = W_hn h + b_hn:
+        dh += dL/dy_k
+        da_n = dh (1 - z)(1 - n^2)      da_z = dh (h_{k-1} - n) z(1-z)     da_r = da_n gh_n r(1-r)
+        d(gh) = (da_r, da_z, da_n * r)  and  dh_{k-1} = dh z + d(gh) W_hh
+    The gradient w.r.t. gx is (da_r, da_z, da_n); W_hh and b_hh get d(gh).
+    """
+
+    def forward(self, gx, h0, w_hh, b_hh=None):
+        xp = self.xp
+        self.has_bias = b_hh is not None
+        gx = self._in_order(gx)
+        T, N, G = gx.shape
+        H = G // 3
+        rz = xp.empty((T, N, 2 * H), dtype=gx.dtype)
+        n = xp.empty((T, N, H), dtype=gx.dtype)
+        gh_n = xp.empty((T, N, H), dtype=gx.dtype)
+        hs = xp.empty((T + 1, N, H), dtype=gx.dtype)
+        hs[0] = h0
+        w_t = w_hh.T
+        for k in range(T):
+            gh = hs[k] @ w_t
+            if self.has_bias:
+                gh += b_hh
+            s = rz[k]
+            xp.add(gx[k, :, : 2 * H], gh[:, : 2 * H], out=s)
+            _sigmoid_(xp, s)
+            gh_n[k] = gh[:, 2 * H :]
+            nk = n[k]
+            xp.multiply(s[:, :H], gh_n[k], out=nk)  # r * (W_hn h + b_hn)
+            nk += gx[k, :, 2 * H :]
+            xp.tanh(nk, out=nk)
+            h = hs[k + 1]
+            xp.subtract(hs[k], nk, out=h)  # h = n + z (h_prev - n)
+            h *= s[:, H:]
+            h += nk
+        self.rz, self.n, self.gh_n, self.hs = rz, n, gh_n, hs
+        return self._in_order(hs[1:]), hs[T].copy()
+
+    def backward(self, gy, gh):
+        xp = self.xp
+        rz, n, gh_n, hs, w_hh = self.rz, self.n, self.gh_n, self.hs, self.inputs[2].data
+        T, N, H = n.shape
+        gy = self._in_order(gy)
+        r, z = rz[..., :H], rz[..., H:]
+        # per-step factors, for all steps at once
+        dn_factor = (1 - z) * (1 - n * n)
+        dz_factor = (hs[:-1] - n) * z * (1 - z)
+        dr_factor = gh_n * r * (1 - r)
+        dgx = xp.empty((T, N, 3 * H), dtype=n.dtype)
+        dgh = xp.empty((T, N, 3 * H), dtype=n.dtype)
+        dh = gh.copy()
+        for k in range(T - 1, -1, -1):
+            dh += gy[k]
+            d = dgx[k]
+            da_n = d[:, 2 * H :]
+            xp.multiply(dh, dn_factor[k], out=da_n)
+            xp.multiply(da_n, dr_factor[k], out=d[:, :H])
+            xp.multiply(dh, dz_factor[k], out=d[:, H : 2 * H])
+            e = dgh[k]
+            e[:, : 2 * H] = d[:, : 2 * H]
+            xp.multiply(da_n, r[k], out=e[:, 2 * H :])
+            dh = dh * z[k]
+            dh += e @ w_hh
+        return self._finish_backward(dgx, dgh, dh)
+
+
+# ============================================================================================
+# One step (cells)
+# ============================================================================================
+def _bias_args(b):
+    return () if b is None else (b,)
+
+
+def rnn_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh",
+             fused: bool = True):
+    """One Elman step h' = phi(x W_ih^T + b_ih + h W_hh^T + b_hh).
+
+    input: (N, I);  hx: (N, H);  weight_ih: (H, I);  weight_hh: (H, H);  biases: (H,) or None.
+    Returns h': (N, H). ``fused=False`` uses the composed (twice-differentiable) version.
+    """
+    if nonlinearity not in _NONLINEARITIES:
+        raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    gx = linear(input, weight_ih, bias_ih)
+    if not fused:
+        return _rnn_step(gx, hx, weight_hh, bias_hh, nonlinearity)
+    _, h = RNNRecurrence(nonlinearity)(gx.unsqueeze(0), hx, weight_hh, *_bias_args(bias_hh))
+    return h
+
+
+def lstm_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fused: bool = True):
+    """One LSTM step. input: (N, I);  hx: (h, c), each (N, H);  weight_ih: (4H, I);
+    weight_hh: (4H, H);  biases: (4H,) or None.  Returns (h', c'), each (N, H)."""
+    h, c = hx
+    gx = linear(input, weight_ih, bias_ih)
+    if not fused:
+        return _lstm_step(gx, h, c, weight_hh, bias_hh)
+    _, h, c = LSTMRecurrence()(gx.unsqueeze(0), h, c, weight_hh, *_bias_args(bias_hh))
+    return h, c
+
+
+def gru_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fused: bool = True):
+    """One GRU step. input: (N, I);  hx: (N, H);  weight_ih: (3H, I);  weight_hh: (3H, H);
+    biases: (3H,) or None.  Returns h': (N, H)."""
+    gx = linear(input, weight_ih, bias_ih)
+    if not fused:
+        return _gru_step(gx, hx, weight_hh, bias_hh)
+    _, h = GRURecurrence()(gx.unsqueeze(0), hx, weight_hh, *_bias_args(bias_hh))
+    return h
+
+
+# ============================================================================================
+# Whole sequences: layers x directions
+# ============================================================================================
+def _direction(kind, x, h0, c0, weights, reverse, fused, nonlinearity):
+    """One layer in one direction. x: (T, N, I) -> (y: (T, N, H), h_T, c_T or None)."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    T, N, I = x.shape
+    # the input projection of all T steps as one (T*N, I) x (I, G*H) product
+    gx = linear(x.reshape(T * N, I), w_ih, b_ih).reshape(T, N, w_ih.shape[0])
+    if fused:
+        bias = _bias_args(b_hh)
+        if kind == "LSTM":
+            return LSTMRecurrence(reverse)(gx, h0, c0, w_hh, *bias)
+        if kind == "GRU":
+            y, h = GRURecurrence(reverse)(gx, h0, w_hh, *bias)
+        else:
+            y, h = RNNRecurrence(nonlinearity, reverse)(gx, h0, w_hh, *bias)
+        return y, h, None
+    # composed: split once (one node whose backward is one concatenation) rather than T slices
+    steps = [s.squeeze(0) for s in split(gx, 1, dim=0)]
+    outputs = [None] * T
+    h, c = h0, c0
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        if kind == "LSTM":
+            h, c = _lstm_step(steps[t], h, c, w_hh, b_hh)
+        elif kind == "GRU":
+            h = _gru_step(steps[t], h, w_hh, b_hh)
+        else:
+            h = _rnn_step(steps[t], h, w_hh, b_hh, nonlinearity)
+        outputs[t] = h
+    return stack(outputs, dim=0), h, c
+
+
+def _dropout(x, p):
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
+    The mask is drawn on the host from the engine generator, so a seed fixes it on every device."""
+    if p >= 1.0:
+        return x * 0.0
+    keep = default_generator().random(x.shape) >= p
+    mask = backend.to_device((keep / (1.0 - p)).astype(x.dtype), x.device)
+    return x * Tensor(mask)
+
+
+def _split_state(state, count, name, what):
+    if state is None:
+        return [None] * count
+    if not isinstance(state, Tensor) or state.ndim != 3 or state.shape[0] != count:
+        shape = tuple(state.shape) if isinstance(state, Tensor) else type(state).__name__
+        raise ValueError(f"{name}: {what} must be a tensor of shape (num_layers * num_directions = {count}, N, H), "
+                         f"got {shape}")
+    return [s.squeeze(0) for s in split(state, 1, dim=0)] if count > 1 else [state.squeeze(0)]
+
+
+def _recurrent(kind, input, hx, weights, num_layers, bidirectional, dropout, training, fused,
+               nonlinearity="tanh", name=None):
+    """The multi-layer, optionally bidirectional recurrence shared by rnn, lstm and gru.
+
+    input: (T, N, I) time-major;  hx: (L*D, N, H), or (h0, c0) for the LSTM, or None (zeros);
+    weights: L*D tuples (w_ih, w_hh, b_ih, b_hh), ordered layer by layer, forward direction first.
+    Returns output (T, N, D*H) and h_n (L*D, N, H) (with c_n for the LSTM).
+    """
+    name = name or kind.lower()
+    directions = 2 if bidirectional else 1
+    count = num_layers * directions
+    if len(weights) != count:
+        raise ValueError(f"{name}: expected {count} weight tuples (num_layers={num_layers} x "
+                         f"{directions} directions), got {len(weights)}")
+    if input.ndim != 3:
+        raise ValueError(f"{name}: input must be (T, N, features) (time-major), got shape {tuple(input.shape)}")
+    if input.shape[0] == 0:
+        raise ValueError(f"{name}: the input sequence is empty (shape {tuple(input.shape)})")
+    if not 0.0 <= dropout <= 1.0:
+        raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
+    T, N, _ = input.shape
+    H = weights[0][1].shape[1]
+    if kind == "LSTM":
+        if hx is None:
+            hx = (None, None)
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise ValueError(f"{name}: hx must be a tuple (h0, c0), got {type(hx).__name__}")
+        h0s = _split_state(hx[0], count, name, "h0")
+        c0s = _split_state(hx[1], count, name, "c0")
+    else:
+        h0s = _split_state(hx, count, name, "h0")
+        c0s = [None] * count
+    for what, states in (("h0", h0s), ("c0", c0s)):
+        if states[0] is not None and tuple(states[0].shape) != (N, H):
+            raise ValueError(f"{name}: {what} must have shape ({count}, {N}, {H}) for an input of shape "
+                             f"{tuple(input.shape)}, got ({count}, *{tuple(states[0].shape)})")
+    zeros = None
+    x = input
+    h_n, c_n = [], []
+    for layer in range(num_layers):
+        outputs = []
+        for d in range(directions):
+            j = layer * directions + d
+            h0, c0 = h0s[j], c0s[j]
+            if h0 is None or (kind == "LSTM" and c0 is None):
+                zeros = zeros or Tensor(input._xp.zeros((N, H), dtype=input.dtype))
+                h0 = zeros if h0 is None else h0
+                c0 = zeros if c0 is None else c0
+            y, h, c = _direction(kind, x, h0, c0, weights[j], d == 1, fused, nonlinearity)
+            outputs.append(y)
+            h_n.append(h)
+            c_n.append(c)
+        x = outputs[0] if directions == 1 else cat(outputs, dim=-1)
+        if training and dropout > 0 and layer < num_layers - 1:
+            x = _dropout(x, dropout)  # between layers only, as PyTorch
+    h_n = stack(h_n, dim=0)
+    if kind == "LSTM":
+        return x, (h_n, stack(c_n, dim=0))
+    return x, h_n
+
+
+def rnn(input, hx, weights, num_layers=1, nonlinearity="tanh", bidirectional=False, dropout=0.0,
+        training=False, fused: bool = True):
+    """A multi-layer Elman RNN over a sequence (the function behind ``engine.nn.RNN``).
+
+    input: (T, N, I), time-major;  hx: (num_layers * D, N, H) or None for zeros (D = 2 when
+    bidirectional); weights: one (w_ih, w_hh, b_ih, b_hh) per layer and direction (biases may be
+    None). dropout (probability) is applied to the outputs of every layer but the last when
+    ``training``. Returns (output: (T, N, D*H), h_n: (num_layers * D, N, H)).
+    """
+    if nonlinearity not in _NONLINEARITIES:
+        raise ValueError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return _recurrent("RNN", input, hx, weights, num_layers, bidirectional, dropout, training, fused,
+                      nonlinearity, name="rnn")
+
+
+def lstm(input, hx, weights, num_layers=1, bidirectional=False, dropout=0.0, training=False,
+         fused: bool = True):
+    """A multi-layer LSTM over a sequence (the function behind ``engine.nn.LSTM``).
+
+    input: (T, N, I);  hx: (h0, c0), each (num_layers * D, N, H), or None for zeros.
+    Returns (output: (T, N, D*H), (h_n, c_n)). See ``rnn`` for the other arguments.
+    """
+    return _recurrent("LSTM", input, hx, weights, num_layers, bidirectional, dropout, training, fused,
+                      name="lstm")
+
+
+def gru(input, hx, weights, num_layers=1, bidirectional=False, dropout=0.0, training=False,
+        fused: bool = True):
+    """A multi-layer GRU over a sequence (the function behind ``engine.nn.GRU``).
+
+    input: (T, N, I);  hx: (num_layers * D, N, H) or None. Returns (output: (T, N, D*H), h_n).
+    """
+    return _recurrent("GRU", input, hx, weights, num_layers, bidirectional, dropout, training, fused,
+                      name="gru")
