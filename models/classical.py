@@ -5,6 +5,7 @@ Estimators follow scikit-learn's interface (``fit(X, y)`` returns self; ``predic
 code and notebooks written for one run with the other, but nothing here imports scikit-learn.
 X is a (N, D) float matrix of samples (images are flattened or turned into features first,
 see tasks.features); y is (N,) class labels of any sortable type (``classes_`` holds them).
+These models run on the host: pass NumPy arrays (engine.backend.asnumpy copies device arrays).
 
   StandardScaler        -- zero mean, unit variance per feature
   KNeighborsClassifier  -- k nearest neighbours, Euclidean or cosine distance
@@ -42,7 +43,8 @@ def _check_X(est, X, n_features: int | None = None) -> np.ndarray:
     if not np.isfinite(X).all():
         raise ValueError(f"{name}: X contains NaN or infinite values")
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name}: X has {X.shape[1]} features but the estimator was fitted with {n_features}")
+        raise ValueError(f"{name}: X has {X.shape[1]} features but the estimator was fitted with "
+                         f"{n_features}")
     return X
 
 
@@ -52,7 +54,8 @@ def _check_Xy(est, X, y) -> tuple[np.ndarray, np.ndarray]:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"{type(est).__name__}: y must be (n_samples,) = ({X.shape[0]},), got shape {y.shape}")
+        raise ValueError(f"{type(est).__name__}: y must be (n_samples,) = ({X.shape[0]},), "
+                         f"got shape {y.shape}")
     return X, y
 
 
@@ -65,7 +68,8 @@ def _encode(est, y: np.ndarray, min_classes: int = 2) -> np.ndarray:
     """Store classes_ (sorted unique labels) and return y as indices into it."""
     classes, y_idx = np.unique(y, return_inverse=True)
     if classes.size < min_classes:
-        raise ValueError(f"{type(est).__name__}: needs at least {min_classes} classes in y, got {classes.tolist()}")
+        raise ValueError(f"{type(est).__name__}: needs at least {min_classes} classes in y, "
+                         f"got {classes.tolist()}")
     est.classes_ = classes
     return y_idx.reshape(-1)
 
@@ -149,12 +153,15 @@ class KNeighborsClassifier(_ClassifierMixin):
 
     def fit(self, X, y) -> KNeighborsClassifier:
         if self.metric not in ("euclidean", "cosine"):
-            raise ValueError(f"KNeighborsClassifier: metric must be 'euclidean' or 'cosine', got {self.metric!r}")
+            raise ValueError(f"KNeighborsClassifier: metric must be 'euclidean' or 'cosine', "
+                             f"got {self.metric!r}")
         if self.weights not in ("uniform", "distance"):
-            raise ValueError(f"KNeighborsClassifier: weights must be 'uniform' or 'distance', got {self.weights!r}")
+            raise ValueError(f"KNeighborsClassifier: weights must be 'uniform' or 'distance', "
+                             f"got {self.weights!r}")
         X, y = _check_Xy(self, X, y)
         if not 1 <= self.n_neighbors <= X.shape[0]:
-            raise ValueError(f"KNeighborsClassifier: n_neighbors={self.n_neighbors} must lie in [1, {X.shape[0]}]")
+            raise ValueError(f"KNeighborsClassifier: n_neighbors={self.n_neighbors} must lie in "
+                             f"[1, n_samples={X.shape[0]}]")
         self._y = _encode(self, y, min_classes=1)
         self._X = self._prepare(X)
         self._X_sq = np.einsum("ij,ij->i", self._X, self._X)
@@ -440,15 +447,16 @@ class KMeans:
             closest = d_cand[best]
         return centers
 
-    def _lloyd(self, X: np.ndarray, x_sq: np.ndarray, centers: np.ndarray, tol: float):
+    def _lloyd(self, X: np.ndarray, centers: np.ndarray, tol: float):
         k = self.n_clusters
-        for it in range(1, self.max_iter + 1):
+        n_iter = 0
+        while n_iter < self.max_iter:
+            n_iter += 1
             d = _sq_distances(X, centers)
             labels = np.argmin(d, axis=1)
             counts = np.bincount(labels, minlength=k)
-            sums = np.zeros_like(centers)
-            np.add.at(sums, labels, X)
-            new = sums / np.maximum(counts, 1)[:, None]
+            onehot = (labels[:, None] == np.arange(k)[None, :]).astype(np.float64)
+            new = (onehot.T @ X) / np.maximum(counts, 1)[:, None]
             empty = np.flatnonzero(counts == 0)
             if empty.size:  # re-seed empty clusters at the worst-fitted points
                 far = np.argsort(-d[np.arange(X.shape[0]), labels])[: empty.size]
@@ -461,7 +469,7 @@ class KMeans:
         d = _sq_distances(X, centers)
         labels = np.argmin(d, axis=1)
         inertia = float(d[np.arange(X.shape[0]), labels].sum())
-        return centers, labels, inertia, it
+        return centers, labels, inertia, n_iter
 
     def fit(self, X, y=None) -> KMeans:
         X = _check_X(self, X)
@@ -475,7 +483,7 @@ class KMeans:
         x_sq = np.einsum("ij,ij->i", X, X)
         best = None
         for _ in range(self.n_init):
-            run = self._lloyd(X, x_sq, self._init_centers(X, x_sq, rng), tol)
+            run = self._lloyd(X, self._init_centers(X, x_sq, rng), tol)
             if best is None or run[2] < best[2]:
                 best = run
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best

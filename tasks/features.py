@@ -17,7 +17,7 @@ per channel (names prefixed ``c{k}_`` when C > 1), over the ROI (the mask, or th
              invariance); grey levels are quantised to ``levels`` bins
   gradient   mean, std and p90 of the Sobel gradient magnitude
 once per image, from the mask or, without one, from an Otsu threshold of the channel mean
-(foreground = brighter than the threshold; Otsu, IEEE Trans. SMC 9, 1979):
+(foreground = the brighter of the two classes; Otsu, IEEE Trans. SMC 9, 1979):
   shape      area (pixels), perimeter (Crofton estimate), circularity 4 pi A / P^2
              (about 1 for a disc), eccentricity sqrt(1 - l2/l1) from the eigenvalues l1 >= l2 of the
              second central moments of the pixel coordinates (0 for a disc, -> 1 for a line)
@@ -38,7 +38,8 @@ from engine.backend import asnumpy
 
 ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation")
-_INTENSITY = ("mean", "std", "skewness", "kurtosis", "min", "max", "p10", "p25", "p50", "p75", "p90", "entropy")
+_INTENSITY = ("mean", "std", "skewness", "kurtosis", "min", "max",
+              "p10", "p25", "p50", "p75", "p90", "entropy")
 _PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0)
 
 
@@ -102,7 +103,8 @@ def _histogram(u: np.ndarray, roi: np.ndarray, bins: int) -> np.ndarray:
     n = u.shape[0]
     b = np.minimum((u * bins).astype(np.int64), bins - 1)
     key = np.arange(n)[:, None, None] * bins + b
-    return np.bincount(key.ravel(), weights=roi.ravel().astype(np.float64), minlength=n * bins).reshape(n, bins)
+    counts = np.bincount(key.ravel(), weights=roi.ravel().astype(np.float64), minlength=n * bins)
+    return counts.reshape(n, bins)
 
 
 def histogram_entropy(u: np.ndarray, roi: np.ndarray, bins: int) -> np.ndarray:
@@ -206,26 +208,26 @@ def sobel_magnitude(x: np.ndarray) -> np.ndarray:
     smooth across the batch axis).
     """
     smooth, deriv = [1.0, 2.0, 1.0], [-1.0, 0.0, 1.0]
-    gx = ndimage.correlate1d(ndimage.correlate1d(x, deriv, axis=2, mode="nearest"), smooth, axis=1, mode="nearest")
-    gy = ndimage.correlate1d(ndimage.correlate1d(x, deriv, axis=1, mode="nearest"), smooth, axis=2, mode="nearest")
+    def sep(v, deriv_axis, smooth_axis):
+        v = ndimage.correlate1d(v, deriv, axis=deriv_axis, mode="nearest")
+        return ndimage.correlate1d(v, smooth, axis=smooth_axis, mode="nearest")
+
+    gx = sep(x, 2, 1)
+    gy = sep(x, 1, 2)
     return np.hypot(gx, gy)
 
 
 # ------------------------------------------------------------------------- shape
 
 
-def otsu_threshold(x: np.ndarray, nbins: int = 256) -> np.ndarray:
-    """Otsu's threshold of each image in x (N, H, W) -> (N,), like skimage's threshold_otsu.
-
-    The histogram has ``nbins`` bins over each image's range; the threshold is the bin centre
-    that maximises the between-class variance w0 w1 (mu0 - mu1)^2, and foreground is x > t.
-    """
-    n = x.shape[0]
+def _otsu_split(x: np.ndarray, nbins: int):
+    """Per-image histogram bin of every pixel, the best split bin and the bin centres."""
     lo = x.min(axis=(1, 2))
     hi = x.max(axis=(1, 2))
     width = (hi - lo) / nbins
-    u = _unit_range(x, np.ones(x.shape, bool), None)
-    counts = _histogram(u, np.ones(x.shape, bool), nbins)
+    everywhere = np.ones(x.shape, bool)
+    u = _unit_range(x, everywhere, None)
+    counts = _histogram(u, everywhere, nbins)
     centers = lo[:, None] + (np.arange(nbins)[None, :] + 0.5) * width[:, None]
     w0 = np.cumsum(counts, axis=1)
     w1 = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
@@ -234,7 +236,30 @@ def otsu_threshold(x: np.ndarray, nbins: int = 256) -> np.ndarray:
     # Split between bin k and k+1: class 0 = bins <= k, class 1 = bins > k.
     between = w0[:, :-1] * w1[:, 1:] * (m0[:, :-1] - m1[:, 1:]) ** 2
     best = np.argmax(between, axis=1)
-    return centers[np.arange(n), best]
+    bin_of_pixel = np.minimum((u * nbins).astype(np.int64), nbins - 1)
+    return bin_of_pixel, best, centers
+
+
+def otsu_threshold(x: np.ndarray, nbins: int = 256) -> np.ndarray:
+    """Otsu's threshold of each image in x (N, H, W) -> (N,), like skimage's threshold_otsu.
+
+    The histogram has ``nbins`` bins over each image's range; the threshold is the centre of
+    the last bin of the darker class, for the split that maximises the between-class variance
+    w0 w1 (mu0 - mu1)^2.
+    """
+    _, best, centers = _otsu_split(x, nbins)
+    return centers[np.arange(x.shape[0]), best]
+
+
+def otsu_mask(x: np.ndarray, nbins: int = 256) -> np.ndarray:
+    """Foreground (N, H, W) bool of Otsu's split: the pixels in the brighter class's bins.
+
+    Unlike ``x > otsu_threshold(x)``, pixels of the threshold's own bin that lie above its
+    centre stay in the background, so noise in a dark background does not leak into the mask.
+    A constant image has no foreground.
+    """
+    bin_of_pixel, best, _ = _otsu_split(x, nbins)
+    return bin_of_pixel > best[:, None, None]
 
 
 def crofton_perimeter(mask: np.ndarray) -> np.ndarray:
@@ -265,15 +290,17 @@ def shape_features(mask: np.ndarray) -> dict[str, np.ndarray]:
 
     area: number of pixels; perimeter: Crofton estimate (crofton_perimeter); circularity:
     4 pi area / perimeter^2 (about 1 for a disc, lower for elongated or ragged shapes; unreliable
-    for objects of a few pixels); eccentricity: sqrt(1 - l2/l1) from the eigenvalues l1 >= l2 of the covariance of
-    the pixel coordinates (0 for a disc or square, -> 1 for a line; as skimage's regionprops).
+    for objects of a few pixels); eccentricity: sqrt(1 - l2/l1) from the eigenvalues l1 >= l2
+    of the covariance of the pixel coordinates (0 for a disc or square, -> 1 for a line; as
+    skimage's regionprops).
     An empty mask gets 0 for everything.
     """
     perimeter = crofton_perimeter(mask)
     w = np.asarray(mask, bool).astype(np.float64)
     n_pix = w.sum(axis=(1, 2))
     area = n_pix
-    circularity = np.where(perimeter > 0, 4.0 * np.pi * area / np.where(perimeter > 0, perimeter, 1.0) ** 2, 0.0)
+    safe_p = np.where(perimeter > 0, perimeter, 1.0)
+    circularity = np.where(perimeter > 0, 4.0 * np.pi * area / safe_p**2, 0.0)
     rows = np.arange(w.shape[1], dtype=np.float64)[None, :, None]
     cols = np.arange(w.shape[2], dtype=np.float64)[None, None, :]
     safe_n = np.maximum(n_pix, 1.0)
@@ -374,8 +401,7 @@ def extract_features(images, masks=None, *, levels: int = 16, distances=(1, 2), 
         names += [f"{prefix}gradient_{k}" for k in ("mean", "std", "p90")]
 
     if m is None:
-        grey = x.mean(axis=1)
-        shape_mask = grey > otsu_threshold(grey)[:, None, None]
+        shape_mask = otsu_mask(x.mean(axis=1))
     else:
         shape_mask = m
     for k, v in shape_features(shape_mask).items():

@@ -175,6 +175,11 @@ def download(url: str, dest_path: str | os.PathLike, md5: str | None = None, res
         status = getattr(response, "status", None) or 200
         start = _parse_content_range_start(response.headers.get("Content-Range"))
         resuming = offset > 0 and status == 206 and start == offset
+        if status == 206 and not resuming:
+            # A partial body that does not start where our file ends cannot be placed: start afresh.
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"download({url!r}): the server sent a range starting at {start}, "
+                                f"not at byte {offset}; the partial file was deleted, call again")
         if not resuming:
             offset = 0  # the server sent the whole file (it ignored or does not support Range)
         length = response.headers.get("Content-Length")

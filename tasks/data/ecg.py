@@ -219,7 +219,7 @@ def _checksum16(values: np.ndarray) -> int:
 # Records
 # --------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
 class WFDBRecord:
     """A WFDB record's samples.
 
@@ -340,7 +340,7 @@ def write_wfdb(path: str | os.PathLike, digital: np.ndarray, fs: float, gain: fl
 # Annotations
 # --------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
 class Annotations:
     """Annotations of a record.
 

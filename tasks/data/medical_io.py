@@ -55,7 +55,7 @@ def _require(module: str, caller: str):
                           f"{_EXTRA_HINT}") from err
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
 class VolumeMeta:
     """Geometry of a volume read from disk (see the module docstring for conventions).
 

@@ -344,7 +344,7 @@ def available_medmnist(data_dir: str | os.PathLike | None = None, size: int = 28
 # One loaded split
 # --------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
 class MedMNISTSplit:
     """One split of one dataset, exactly as stored.
 

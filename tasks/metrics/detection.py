@@ -45,7 +45,8 @@ def froc_curve(scores, lesion_ids, n_lesions: int, n_scans: int):
     if ids.dtype.kind not in "iu":
         raise TypeError(f"{fn}: lesion_ids must be integers (-1 = false positive), got dtype {ids.dtype}")
     if int(n_lesions) != n_lesions or n_lesions < 1 or int(n_scans) != n_scans or n_scans < 1:
-        raise ValueError(f"{fn}: n_lesions and n_scans must be positive integers, got {n_lesions!r}, {n_scans!r}")
+        raise ValueError(f"{fn}: n_lesions and n_scans must be positive integers, "
+                         f"got {n_lesions!r}, {n_scans!r}")
     ids = ids.astype(np.int64)
     if ids.size and (ids.min() < -1 or ids.max() >= n_lesions):
         raise ValueError(f"{fn}: lesion_ids must lie in [-1, {n_lesions - 1}], got range "

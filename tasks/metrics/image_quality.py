@@ -69,7 +69,8 @@ def ssim(
     fn = "ssim"
     a, b, L = _images(fn, x, y, data_range)
     if spatial_dims not in (1, 2, 3) or a.ndim < spatial_dims:
-        raise ValueError(f"{fn}: spatial_dims must be 1, 2 or 3 and at most x.ndim={a.ndim}, got {spatial_dims}")
+        raise ValueError(f"{fn}: spatial_dims must be 1, 2 or 3 and at most x.ndim={a.ndim}, "
+                         f"got {spatial_dims}")
     truncate = 3.5
     if win_size is None:
         win_size = 2 * int(truncate * sigma + 0.5) + 1 if gaussian_weights else 7
@@ -77,7 +78,8 @@ def ssim(
         raise ValueError(f"{fn}: win_size must be odd and >= 3, got {win_size}")
     spatial = a.shape[a.ndim - spatial_dims:]
     if min(spatial) < win_size:
-        raise ValueError(f"{fn}: images of spatial shape {spatial} are smaller than the {win_size}-pixel window")
+        raise ValueError(f"{fn}: images of spatial shape {spatial} are smaller than the "
+                         f"{win_size}-pixel window")
 
     lead = a.ndim - spatial_dims
     if gaussian_weights:

@@ -95,10 +95,10 @@ def _per_column(fn: str, y_true, y_score, binary_metric) -> np.ndarray:
     """Apply a binary metric to each column (one-vs-rest or multi-label); returns (K,)."""
     s = chk.finite(fn, "y_score", chk.host(fn, "y_score", y_score))
     t = chk.host(fn, "y_true", y_true)
-    if t.ndim == 2 and t.shape[1] == 1:
-        t = t[:, 0]
     if s.ndim != 2:
         raise ValueError(f"{fn}: y_score must be (N,) or (N, K), got shape {s.shape}")
+    if t.ndim == 2 and t.shape[1] == 1 and s.shape[1] != 1:  # MedMNIST's (N, 1) label column
+        t = t[:, 0]
     chk.same_length(fn, y_true=t, y_score=s)
     chk.nonempty(fn, y_true=t)
     if t.ndim == 1:  # multi-class: column k scores "class k versus the rest"

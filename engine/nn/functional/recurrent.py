@@ -123,6 +123,10 @@ class _Recurrence(Function):
     def _in_order(self, a):
         return a[::-1] if self.reverse else a
 
+    def _outputs(self, hs):
+        """y in time order: the saved states, reversed (as a contiguous copy) for a reverse pass."""
+        return self.xp.ascontiguousarray(hs[:0:-1]) if self.reverse else hs[1:]
+
     def _finish_backward(self, dgx, dgh, dh0, extra=()):
         """dL/dgx (processing order), dL/dh0, ..., dL/dW_hh = sum_k dgh_k^T h_{k-1}, dL/db_hh."""
         xp = self.xp
@@ -169,7 +173,7 @@ class RNNRecurrence(_Recurrence):
             else:
                 xp.maximum(h, 0, out=h)
         self.hs = hs
-        return self._in_order(hs[1:]), hs[T].copy()
+        return self._outputs(hs), hs[T].copy()
 
     def backward(self, gy, gh):
         xp = self.xp
@@ -229,7 +233,7 @@ class LSTMRecurrence(_Recurrence):
             xp.tanh(c, out=tanh_c[k])
             xp.multiply(a[:, 3 * H :], tanh_c[k], out=hs[k + 1])  # h = o * tanh(c)
         self.acts, self.hs, self.cs, self.tanh_c = acts, hs, cs, tanh_c
-        return self._in_order(hs[1:]), hs[T].copy(), cs[T].copy()
+        return self._outputs(hs), hs[T].copy(), cs[T].copy()
 
     def backward(self, gy, gh, gc):
         xp = self.xp
@@ -302,7 +306,7 @@ class GRURecurrence(_Recurrence):
             h *= s[:, H:]
             h += nk
         self.rz, self.n, self.gh_n, self.hs = rz, n, gh_n, hs
-        return self._in_order(hs[1:]), hs[T].copy()
+        return self._outputs(hs), hs[T].copy()
 
     def backward(self, gy, gh):
         xp = self.xp
@@ -474,7 +478,8 @@ def _recurrent(kind, input, hx, weights, num_layers, bidirectional, dropout, tra
             j = layer * directions + d
             h0, c0 = h0s[j], c0s[j]
             if h0 is None or (kind == "LSTM" and c0 is None):
-                zeros = zeros or Tensor(input._xp.zeros((N, H), dtype=input.dtype))
+                if zeros is None:
+                    zeros = Tensor(input._xp.zeros((N, H), dtype=input.dtype))
                 h0 = zeros if h0 is None else h0
                 c0 = zeros if c0 is None else c0
             y, h, c = _direction(kind, x, h0, c0, weights[j], d == 1, fused, nonlinearity)

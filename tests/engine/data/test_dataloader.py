@@ -86,7 +86,8 @@ class TestCollate:
     def test_nested_structures_are_collated_field_by_field(self):
         Pair = namedtuple("Pair", "a b")
         samples = [
-            {"image": np.full((1, 2), i, np.float32), "label": i, "w": 0.5, "id": f"p{i}", "pair": Pair(i, [i, 1.0])}
+            {"image": np.full((1, 2), i, np.float32), "label": i, "w": 0.5, "id": f"p{i}",
+             "pair": Pair(i, [i, 1.0])}
             for i in range(3)
         ]
         batch = default_collate(samples)
@@ -103,7 +104,8 @@ class TestCollate:
     def test_shape_mismatch_names_the_sample_indices_and_shapes(self):
         items = [(np.zeros((1, 4, 4)), 0), (np.zeros((1, 4, 4)), 1), (np.zeros((1, 5, 4)), 2)]
         loader = DataLoader(ListDataset(items), batch_size=3)
-        with pytest.raises(ValueError, match=r"indices \[0, 1\] have shape \(1, 4, 4\); indices \[2\] have shape \(1, 5, 4\)"):
+        expected = r"indices \[0, 1\] have shape \(1, 4, 4\); indices \[2\] have shape \(1, 5, 4\)"
+        with pytest.raises(ValueError, match=expected):
             next(iter(loader))
 
     def test_mismatched_keys_are_an_error(self):

@@ -59,7 +59,7 @@ class TestTrainValTestSplit:
     def test_bad_arguments(self):
         with pytest.raises(ValueError, match="fractions must be"):
             train_val_test_split(10, (0.5, 0.6, 0.1))
-        with pytest.raises(ValueError, match=r"stratify must be a 1-D sequence of length 10, got shape \(9,\)"):
+        with pytest.raises(ValueError, match=r"stratify must be a 1-D sequence of length 10, got shape \(9"):
             train_val_test_split(10, stratify=np.zeros(9))
 
 
@@ -94,7 +94,7 @@ class TestKFold:
     def test_group_folds_with_stratification_spread_the_diseased_patients(self):
         patient = np.repeat(np.arange(40), 2)
         label = (patient < 8).astype(int)  # 8 diseased patients
-        for train, val in kfold_indices(80, k=4, stratify=label, groups=patient, seed=0):
+        for _, val in kfold_indices(80, k=4, stratify=label, groups=patient, seed=0):
             assert int(label[val].sum()) == 4  # 2 diseased patients x 2 images per fold
 
     def test_deterministic_and_bad_k(self):

@@ -1,33 +1,9 @@
-"""Helpers for the transform tests: synthetic images with a known landmark, and device checks."""
+"""Fixtures for the transform tests."""
 
 import numpy as np
 import pytest
 
 from engine import backend
-
-
-def blob_image(shape, point, sigma=1.5):
-    """(1, *shape) float32 image: a Gaussian blob centred on ``point`` (array-index coordinates)."""
-    grids = np.indices(shape, dtype=np.float64)
-    r2 = sum((g - p) ** 2 for g, p in zip(grids, point))
-    return np.exp(-r2 / (2 * sigma**2)).astype(np.float32)[None]
-
-
-def blob_centre(image):
-    """Intensity-weighted centre of the blob in channel 0 (pixels above half its peak)."""
-    a = backend.asnumpy(image)[0].astype(np.float64)
-    a = np.where(a > 0.5 * a.max(), a, 0.0)
-    return np.array([(g * a).sum() / a.sum() for g in np.indices(a.shape)])
-
-
-def phantom(shape, seed=0):
-    """(1, *shape) float32 smooth random image in [0, 1] with structure at several scales."""
-    from scipy import ndimage
-
-    rng = np.random.default_rng(seed)
-    x = ndimage.gaussian_filter(rng.random(shape), 2.0)
-    x = (x - x.min()) / (x.max() - x.min())
-    return x.astype(np.float32)[None]
 
 
 @pytest.fixture

@@ -52,7 +52,8 @@ def test_random_apply_probability_extremes():
     x = image()
     np.testing.assert_array_equal(RandomApply(RandomIntensityShift(1.0), p=0.0)(x, rng=0), x)
     assert not np.array_equal(RandomApply(RandomIntensityShift(1.0), p=1.0)(x, rng=0), x)
-    hits = sum(not np.array_equal(RandomApply(RandomIntensityShift(1.0), p=0.3)(x, rng=s), x) for s in range(200))
+    sometimes = RandomApply(RandomIntensityShift(1.0), p=0.3)
+    hits = sum(not np.array_equal(sometimes(x, rng=s), x) for s in range(200))
     assert 40 <= hits <= 80
 
 
@@ -60,8 +61,8 @@ def test_one_of_applies_exactly_one():
     x = np.zeros((1, 4, 4), np.float32)
     t = OneOf([RandomIntensityShift((1.0, 1.0)), RandomIntensityShift((10.0, 10.0))], weights=[0, 1])
     np.testing.assert_array_equal(t(x, rng=0), x + 10.0)
-    values = {float(OneOf([RandomIntensityShift((1.0, 1.0)), RandomIntensityShift((10.0, 10.0))])(x, rng=s)[0, 0, 0])
-              for s in range(20)}
+    either = OneOf([RandomIntensityShift((1.0, 1.0)), RandomIntensityShift((10.0, 10.0))])
+    values = {float(either(x, rng=s)[0, 0, 0]) for s in range(20)}
     assert values == {1.0, 10.0}
 
 
@@ -69,7 +70,8 @@ def test_plain_callables_can_be_composed():
     def add_one(sample, rng):
         return dict(sample, image=sample["image"] + 1)
 
-    np.testing.assert_array_equal(Compose([add_one, add_one])(np.zeros((1, 2, 2)), rng=0), np.full((1, 2, 2), 2.0))
+    out = Compose([add_one, add_one])(np.zeros((1, 2, 2)), rng=0)
+    np.testing.assert_array_equal(out, np.full((1, 2, 2), 2.0))
 
 
 def test_wrong_rank_is_an_error_naming_the_transform_and_shape():
@@ -78,7 +80,8 @@ def test_wrong_rank_is_an_error_naming_the_transform_and_shape():
 
 
 def test_mismatched_mask_is_an_error_naming_both_shapes():
-    with pytest.raises(ValueError, match=r"RandomAffine: mask shape \(1, 12, 9\) does not match image shape \(1, 12, 10\)"):
+    expected = r"RandomAffine: mask shape \(1, 12, 9\) does not match image shape \(1, 12, 10\)"
+    with pytest.raises(ValueError, match=expected):
         RandomAffine(degrees=5)({"image": image(), "mask": np.zeros((1, 12, 9))}, rng=0)
 
 
