@@ -224,7 +224,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
                     f"(second derivatives) through it is not supported"
                 )
             gys = []
-            for ref, (shape, dtype) in zip(fn.outputs, fn._out_meta):
+            for ref in fn.outputs:
                 out = ref()
                 g = grads.pop(id(out), None) if out is not None else None
                 if g is not None:

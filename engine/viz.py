@@ -65,7 +65,8 @@ def to_dot(root: Tensor) -> str:
     for key, n in nodes.items():
         shape = "ellipse" if n["kind"] == "function" else "box"
         label = n["label"].replace("\n", "\\n")
-        lines.append(f'  {key} [label="{label}", shape={shape}, style="rounded,filled", fillcolor={colours[n["kind"]]}];')
+        fill = colours[n["kind"]]
+        lines.append(f'  {key} [label="{label}", shape={shape}, style="rounded,filled", fillcolor={fill}];')
     for a, b in edges:
         lines.append(f"  {a} -> {b};")
     lines.append("}")

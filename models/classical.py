@@ -264,8 +264,10 @@ class LinearSVC(_ClassifierMixin):
         Xa = self._augment(X)
         n_classes = self.classes_.size
         # Binary problems need one weight vector (class 1 = +1); K > 2 classes need K (one-vs-rest).
-        Y = (2.0 * (y_idx == 1) - 1.0)[:, None] if n_classes == 2 else \
-            2.0 * (y_idx[:, None] == np.arange(n_classes)[None, :]) - 1.0
+        if n_classes == 2:
+            Y = (2.0 * (y_idx == 1) - 1.0)[:, None]
+        else:
+            Y = 2.0 * (y_idx[:, None] == np.arange(n_classes)[None, :]) - 1.0
         lam = 1.0 / (self.C * n)
         lr = 1.0 / lam if self.lr is None else float(self.lr)
         radius = 1.0 / np.sqrt(lam)

@@ -248,7 +248,9 @@ class Module:
             host = _to_host_array(value)
             target = targets[key]
             if tuple(host.shape) != tuple(target.shape):
-                problems.append(f"{key}: shape {tuple(host.shape)} in the state dict, {tuple(target.shape)} in the model")
+                problems.append(
+                    f"{key}: shape {tuple(host.shape)} in the state dict, {tuple(target.shape)} in the model"
+                )
                 continue
             converted[key] = host
         if strict and (missing or unexpected):

@@ -21,7 +21,9 @@ class Reshape(Function):
         try:
             return x.reshape(self.shape)
         except ValueError:
-            raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) as {self.shape}") from None
+            raise ValueError(
+                f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) as {self.shape}"
+            ) from None
 
     def backward(self, gy):
         return gy.reshape(self.x_shape)

@@ -32,9 +32,18 @@ class Adam(Optimizer):
     ``exp_avg_sq`` (v) and, with amsgrad, ``max_exp_avg_sq``.
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ):
         name = type(self).__name__
         if lr < 0.0:
             raise ValueError(f"{name}: invalid learning rate {lr} (must be >= 0)")
@@ -44,9 +53,15 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas}")
         if weight_decay < 0.0:
             raise ValueError(f"{name}: invalid weight_decay {weight_decay} (must be >= 0)")
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                    "amsgrad": amsgrad, "maximize": maximize,
-                    "decoupled_weight_decay": decoupled_weight_decay}
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
         super().__init__(params, defaults)
 
     def _update(self, param, grad, state, group):
@@ -90,10 +105,20 @@ class AdamW(Adam):
     it does not get rescaled by 1/√v̂. Default weight_decay is 1e-2, as in PyTorch.
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decoupled_weight_decay=True
+        )
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)

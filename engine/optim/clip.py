@@ -34,8 +34,9 @@ def _with_grads(parameters, who: str) -> list:
     return params
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+def clip_grad_norm_(
+    parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
+) -> Tensor:
     """Rescale the gradients so that their joint norm is at most ``max_norm``.
 
     The total norm is the ``norm_type``-norm of all gradients taken as one vector, i.e. the
@@ -72,10 +73,12 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
             f"parameters is {float(backend.asnumpy(total))}; the gradients cannot be clipped "
             f"(set error_if_nonfinite=False to clip anyway)"
         )
-    # computed on the device: no host round trip per step
-    coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
-    for p in params:
-        p.grad.data = p.grad.data * coef.astype(p.grad.dtype)
+    # computed on the device: no host round trip per step. An infinite norm gives coef 0 and
+    # inf * 0 = nan gradients, as in PyTorch; NumPy's warning about it is silenced.
+    with np.errstate(invalid="ignore", over="ignore"):
+        coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
+        for p in params:
+            p.grad.data = p.grad.data * coef.astype(p.grad.dtype)
     return Tensor(total)
 
 

@@ -206,8 +206,10 @@ class CosineAnnealingLR(LRScheduler):
             return [low + (base - low) * (1 + math.cos(t * math.pi / T)) / 2 for base in self.base_lrs]
         if (t - 1 - T) % (2 * T) == 0:
             # at the bottom of the curve the ratio below is 0/0: step up by the curve's increment
-            return [lr + (base - low) * (1 - math.cos(math.pi / T)) / 2
-                    for base, lr in zip(self.base_lrs, self._current_lrs())]
+            return [
+                lr + (base - low) * (1 - math.cos(math.pi / T)) / 2
+                for base, lr in zip(self.base_lrs, self._current_lrs())
+            ]
         ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
         return [ratio * (lr - low) + low for lr in self._current_lrs()]
 
@@ -223,8 +225,14 @@ class LinearLR(LRScheduler):
         lr_t = base_lr · (start + (end - start) · min(t, total_iters) / total_iters)
     """
 
-    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
-                 total_iters: int = 5, last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ):
         if not 0 < start_factor <= 1:
             raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
         if not 0 <= end_factor <= 1:
@@ -285,12 +293,18 @@ class SequentialLR(LRScheduler):
             raise ValueError("SequentialLR: needs at least one scheduler")
         for i, s in enumerate(schedulers):
             if isinstance(s, ReduceLROnPlateau):
-                raise ValueError(f"SequentialLR: schedulers[{i}] is ReduceLROnPlateau, whose step needs a metric")
+                raise ValueError(
+                    f"SequentialLR: schedulers[{i}] is ReduceLROnPlateau, whose step needs a metric"
+                )
             if getattr(s, "optimizer", None) is not optimizer:
-                raise ValueError(f"SequentialLR: schedulers[{i}] ({type(s).__name__}) belongs to another optimizer")
+                raise ValueError(
+                    f"SequentialLR: schedulers[{i}] ({type(s).__name__}) belongs to another optimizer"
+                )
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(f"SequentialLR: {len(schedulers)} schedulers need {len(schedulers) - 1} milestones, "
-                             f"got {len(milestones)}")
+            raise ValueError(
+                f"SequentialLR: {len(schedulers)} schedulers need {len(schedulers) - 1} milestones, "
+                f"got {len(milestones)}"
+            )
         self.optimizer = optimizer
         self._schedulers = list(schedulers)
         self._milestones = [int(m) for m in milestones]
@@ -346,34 +360,61 @@ class OneCycleLR(LRScheduler):
     ``total_steps`` times is an error.
     """
 
-    def __init__(self, optimizer, max_lr, total_steps: int | None = None, epochs: int | None = None,
-                 steps_per_epoch: int | None = None, pct_start: float = 0.3, anneal_strategy: str = "cos",
-                 cycle_momentum: bool = True, base_momentum=0.85, max_momentum=0.95, div_factor: float = 25.0,
-                 final_div_factor: float = 1e4, three_phase: bool = False, last_epoch: int = -1):
+    def __init__(
+        self,
+        optimizer,
+        max_lr,
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum=0.85,
+        max_momentum=0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+        last_epoch: int = -1,
+    ):
         _check_optimizer(optimizer, "OneCycleLR")
         if total_steps is not None:
             if not isinstance(total_steps, int) or total_steps <= 0:
                 raise ValueError(f"OneCycleLR: total_steps must be a positive int, got {total_steps}")
             self.total_steps = total_steps
         elif epochs is not None and steps_per_epoch is not None:
-            if not isinstance(epochs, int) or epochs <= 0 or not isinstance(steps_per_epoch, int) \
-                    or steps_per_epoch <= 0:
-                raise ValueError(f"OneCycleLR: epochs and steps_per_epoch must be positive ints, got "
-                                 f"{epochs} and {steps_per_epoch}")
+            if (
+                not isinstance(epochs, int)
+                or epochs <= 0
+                or not isinstance(steps_per_epoch, int)
+                or steps_per_epoch <= 0
+            ):
+                raise ValueError(
+                    f"OneCycleLR: epochs and steps_per_epoch must be positive ints, got "
+                    f"{epochs} and {steps_per_epoch}"
+                )
             self.total_steps = epochs * steps_per_epoch
         else:
             raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
         if not 0 <= pct_start <= 1:
             raise ValueError(f"OneCycleLR: pct_start must be in [0, 1], got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+            raise ValueError(
+                f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}"
+            )
         self.anneal_strategy = anneal_strategy
         # Each phase ends at a step index and names the group entries it interpolates between.
         up_end = float(pct_start * self.total_steps) - 1
         if three_phase:
             self._phases = [
                 [up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
-                [float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"],
+                [
+                    float(2 * pct_start * self.total_steps) - 2,
+                    "max_lr",
+                    "initial_lr",
+                    "base_momentum",
+                    "max_momentum",
+                ],
                 [self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"],
             ]
         else:
@@ -391,8 +432,10 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(f"OneCycleLR: cycle_momentum=True needs an optimizer with momentum or betas, "
-                                 f"{type(optimizer).__name__} has neither")
+                raise ValueError(
+                    f"OneCycleLR: cycle_momentum=True needs an optimizer with momentum or betas, "
+                    f"{type(optimizer).__name__} has neither"
+                )
             self.use_beta1 = "betas" in optimizer.defaults
             tops = self._per_group("max_momentum", max_momentum, groups)
             bottoms = self._per_group("base_momentum", base_momentum, groups)
@@ -407,7 +450,9 @@ class OneCycleLR(LRScheduler):
     def _per_group(name, value, groups) -> list:
         if isinstance(value, (list, tuple)):
             if len(value) != len(groups):
-                raise ValueError(f"OneCycleLR: {name} has {len(value)} values for {len(groups)} parameter groups")
+                raise ValueError(
+                    f"OneCycleLR: {name} has {len(value)} values for {len(groups)} parameter groups"
+                )
             return list(value)
         return [value] * len(groups)
 
@@ -450,22 +495,35 @@ class ReduceLROnPlateau(LRScheduler):
     ``eps`` are skipped), then ``cooldown`` epochs pass before bad epochs are counted again.
     """
 
-    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr=0.0,
-                 eps: float = 1e-8):
+    def __init__(
+        self,
+        optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr=0.0,
+        eps: float = 1e-8,
+    ):
         _check_optimizer(optimizer, "ReduceLROnPlateau")
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
         if mode not in ("min", "max"):
             raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+            raise ValueError(
+                f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}"
+            )
         self.optimizer = optimizer
         self.factor = factor
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(f"ReduceLROnPlateau: {len(min_lr)} min_lr values for "
-                                 f"{len(optimizer.param_groups)} parameter groups")
+                raise ValueError(
+                    f"ReduceLROnPlateau: {len(min_lr)} min_lr values for "
+                    f"{len(optimizer.param_groups)} parameter groups"
+                )
             self.min_lrs = list(min_lr)
         else:
             self.min_lrs = [min_lr] * len(optimizer.param_groups)
@@ -484,8 +542,12 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _is_better(self, value: float, best: float) -> bool:
         if self.mode == "min":
-            return value < (best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
-        return value > (best * (1.0 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold)
+            return value < (
+                best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold
+            )
+        return value > (
+            best * (1.0 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold
+        )
 
     @property
     def in_cooldown(self) -> bool:

@@ -56,8 +56,11 @@ def _host_array(value) -> np.ndarray:
 
 
 def _is_array_like(value) -> bool:
-    return (isinstance(value, (Tensor, np.ndarray, np.generic)) or backend.is_array(value)
-            or (hasattr(value, "detach") and hasattr(value, "cpu")))
+    return (
+        isinstance(value, (Tensor, np.ndarray, np.generic))
+        or backend.is_array(value)
+        or (hasattr(value, "detach") and hasattr(value, "cpu"))
+    )
 
 
 class Optimizer:
@@ -80,8 +83,10 @@ class Optimizer:
                 f"Tensor of shape {params.shape}; wrap it in a list"
             )
         if isinstance(params, set):
-            raise TypeError(f"{name}: parameters must be given in a fixed order (a list), not a set: the order "
-                            f"numbers them in state_dict()")
+            raise TypeError(
+                f"{name}: parameters must be given in a fixed order (a list), not a set: the order "
+                f"numbers them in state_dict()"
+            )
         groups = list(params)
         if not groups:
             raise ValueError(f"{name}: got an empty parameter list (did the model create its parameters?)")
@@ -121,12 +126,15 @@ class Optimizer:
         group["params"] = params
         for key, default in self.defaults.items():
             if default is required and key not in group:
-                raise ValueError(f"{name}: parameter group didn't specify a value of the required "
-                                 f"hyperparameter '{key}'")
+                raise ValueError(
+                    f"{name}: parameter group didn't specify a value of the required hyperparameter '{key}'"
+                )
             group.setdefault(key, default)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
-            raise ValueError(f"{name}.add_param_group: some parameters appear in more than one parameter group")
+            raise ValueError(
+                f"{name}.add_param_group: some parameters appear in more than one parameter group"
+            )
         if len({id(p) for p in params}) != len(params):
             raise ValueError(f"{name}.add_param_group: the group lists a parameter more than once")
         self.param_groups.append(group)
@@ -203,8 +211,9 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {k: (Tensor(v) if backend.is_array(v) else v)
-                                           for k, v in self.state[p].items()}
+                    state[index[id(p)]] = {
+                        k: (Tensor(v) if backend.is_array(v) else v) for k, v in self.state[p].items()
+                    }
         return {"state": state, "param_groups": groups}
 
     def _state_dict_problems(self, state_dict) -> list[str]:
@@ -213,14 +222,18 @@ class Optimizer:
             return ["expected a dict with 'state' and 'param_groups' (from Optimizer.state_dict())"]
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            return [f"the state dict has {len(saved_groups)} parameter group(s), this optimizer has "
-                    f"{len(self.param_groups)}"]
+            return [
+                f"the state dict has {len(saved_groups)} parameter group(s), this optimizer has "
+                f"{len(self.param_groups)}"
+            ]
         problems = []
         params_by_index = {}
         for g, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
             if len(saved["params"]) != len(group["params"]):
-                problems.append(f"param_groups[{g}] has {len(saved['params'])} parameters in the state dict, "
-                                f"{len(group['params'])} in this optimizer")
+                problems.append(
+                    f"param_groups[{g}] has {len(saved['params'])} parameters in the state dict, "
+                    f"{len(group['params'])} in this optimizer"
+                )
                 continue
             params_by_index.update({int(i): p for i, p in zip(saved["params"], group["params"])})
         if problems:
@@ -234,8 +247,10 @@ class Optimizer:
                 if _is_array_like(value) and name != "step":
                     shape = tuple(_host_array(value).shape)
                     if shape != tuple(p.shape) and shape != ():
-                        problems.append(f"state[{key}][{name!r}] has shape {shape}, its parameter has shape "
-                                        f"{tuple(p.shape)}")
+                        problems.append(
+                            f"state[{key}][{name!r}] has shape {shape}, its parameter has shape "
+                            f"{tuple(p.shape)}"
+                        )
         return problems
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -31,9 +31,18 @@ class RMSprop(Optimizer):
     State per parameter: ``step``, ``square_avg``, and ``momentum_buffer`` / ``grad_avg`` when used.
     """
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         if lr < 0.0:
             raise ValueError(f"RMSprop: invalid learning rate {lr} (must be >= 0)")
         if eps < 0.0:
@@ -44,14 +53,26 @@ class RMSprop(Optimizer):
             raise ValueError(f"RMSprop: invalid weight_decay {weight_decay} (must be >= 0)")
         if alpha < 0.0:
             raise ValueError(f"RMSprop: invalid alpha {alpha} (must be >= 0)")
-        defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
-                    "momentum": momentum, "centered": centered, "maximize": maximize}
+        defaults = {
+            "lr": lr,
+            "alpha": alpha,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "momentum": momentum,
+            "centered": centered,
+            "maximize": maximize,
+        }
         super().__init__(params, defaults)
 
     def _update(self, param, grad, state, group):
         xp = param._xp
-        lr, alpha, eps, wd, mu = (group["lr"], group["alpha"], group["eps"], group["weight_decay"],
-                                  group["momentum"])
+        lr, alpha, eps, wd, mu = (
+            group["lr"],
+            group["alpha"],
+            group["eps"],
+            group["weight_decay"],
+            group["momentum"],
+        )
         if not state:
             state["step"] = 0
             state["square_avg"] = xp.zeros_like(param.data)

@@ -26,8 +26,17 @@ class SGD(Optimizer):
     ICML 2013. State per parameter: ``momentum_buffer`` (only when μ ≠ 0).
     """
 
-    def __init__(self, params, lr: float = required, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = required,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         if lr is not required and lr < 0.0:
             raise ValueError(f"SGD: invalid learning rate {lr} (must be >= 0)")
         if momentum < 0.0:
@@ -36,8 +45,14 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: invalid weight_decay {weight_decay} (must be >= 0)")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
-        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
-                    "nesterov": nesterov, "maximize": maximize}
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+            "maximize": maximize,
+        }
         super().__init__(params, defaults)
 
     def _update(self, param, grad, state, group):

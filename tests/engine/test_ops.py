@@ -133,8 +133,10 @@ OPS = [
     Op("repeat", lambda a: a.repeat(2, 1, 3), lambda a: np.tile(a, (2, 1, 3)), ((2, 3),)),
     # indexing
     Op("getitem_slices", lambda a: a[1:, ::2, None], lambda a: a[1:, ::2, None], ((3, 4),)),
-    Op("getitem_int_array_repeats", lambda a: a[engine.tensor(INT_INDEX, device=a.device)], lambda a: a[INT_INDEX], ((3, 2),)),
-    Op("getitem_mixed", lambda a: a[engine.tensor(INT_INDEX, device=a.device), 1:], lambda a: a[INT_INDEX, 1:], ((3, 3),)),
+    Op("getitem_int_array_repeats", lambda a: a[engine.tensor(INT_INDEX, device=a.device)],
+       lambda a: a[INT_INDEX], ((3, 2),)),
+    Op("getitem_mixed", lambda a: a[engine.tensor(INT_INDEX, device=a.device), 1:],
+       lambda a: a[INT_INDEX, 1:], ((3, 3),)),
     Op("getitem_bool_mask", lambda a: a[a.data > 0], lambda a: a[a > 0], ((4, 3),), make=away_from_zero((4, 3))),
     Op("gather", lambda a: engine.gather(a, 1, engine.tensor(np.array([[0, 0, 2], [1, 2, 1]]), device=a.device)),
        lambda a: np.take_along_axis(a, np.array([[0, 0, 2], [1, 2, 1]]), axis=1), ((2, 3),)),

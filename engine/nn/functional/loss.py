@@ -94,7 +94,9 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction: str = "m
     _same_shape(input, target, "binary_cross_entropy")
     xp = input._xp
     if bool(xp.any((input.data < 0) | (input.data > 1))):
-        raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]; use the _with_logits version for logits")
+        raise ValueError(
+            "binary_cross_entropy: input must hold probabilities in [0, 1]; use the _with_logits version for logits"
+        )
     log_p = _clamped_log(input)
     log_q = _clamped_log(1.0 - input)
     loss = -(target * log_p + (1.0 - target) * log_q)
@@ -150,7 +152,9 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100, reduc
         target = xp.asarray(target)
     expected = (input.shape[0],) + input.shape[2:]
     if tuple(target.shape) != expected:
-        raise ValueError(f"nll_loss: target shape {tuple(target.shape)} does not match input {input.shape} (expected {expected})")
+        raise ValueError(
+            f"nll_loss: target shape {tuple(target.shape)} does not match input {input.shape} (expected {expected})"
+        )
     if target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: target must hold integer class indices, got {target.dtype}")
     n_classes = input.shape[1]

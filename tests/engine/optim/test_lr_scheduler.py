@@ -47,16 +47,43 @@ CASES = {
     "LinearLR-decay": (lambda m, o: m.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=5), 8),
     "ConstantLR": (lambda m, o: m.ConstantLR(o, factor=0.5, total_iters=3), 6),
     "SequentialLR-warmup-cosine": (
-        lambda m, o: m.SequentialLR(o, [m.LinearLR(o, start_factor=0.1, total_iters=3),
-                                        m.CosineAnnealingLR(o, T_max=6)], milestones=[3]), 12),
+        lambda m, o: m.SequentialLR(
+            o,
+            [m.LinearLR(o, start_factor=0.1, total_iters=3), m.CosineAnnealingLR(o, T_max=6)],
+            milestones=[3],
+        ),
+        12,
+    ),
     "SequentialLR-three": (
-        lambda m, o: m.SequentialLR(o, [m.ConstantLR(o, factor=0.5, total_iters=2), m.ExponentialLR(o, gamma=0.8),
-                                        m.StepLR(o, step_size=2, gamma=0.5)], milestones=[2, 5]), 10),
+        lambda m, o: m.SequentialLR(
+            o,
+            [
+                m.ConstantLR(o, factor=0.5, total_iters=2),
+                m.ExponentialLR(o, gamma=0.8),
+                m.StepLR(o, step_size=2, gamma=0.5),
+            ],
+            milestones=[2, 5],
+        ),
+        10,
+    ),
     "OneCycleLR-cos": (lambda m, o: m.OneCycleLR(o, max_lr=[1.0, 0.5], total_steps=20), 20),
     "OneCycleLR-linear": (
-        lambda m, o: m.OneCycleLR(o, max_lr=0.3, epochs=3, steps_per_epoch=5, pct_start=0.4,
-                                  anneal_strategy="linear", div_factor=10.0, final_div_factor=100.0), 15),
-    "OneCycleLR-three-phase": (lambda m, o: m.OneCycleLR(o, max_lr=0.8, total_steps=16, three_phase=True), 16),
+        lambda m, o: m.OneCycleLR(
+            o,
+            max_lr=0.3,
+            epochs=3,
+            steps_per_epoch=5,
+            pct_start=0.4,
+            anneal_strategy="linear",
+            div_factor=10.0,
+            final_div_factor=100.0,
+        ),
+        15,
+    ),
+    "OneCycleLR-three-phase": (
+        lambda m, o: m.OneCycleLR(o, max_lr=0.8, total_steps=16, three_phase=True),
+        16,
+    ),
 }
 
 
@@ -80,7 +107,9 @@ def test_one_cycle_cycles_adams_beta1_like_torch(torch):
     opt = _engine_opt(Adam)
     ours = _trace(opt, S.OneCycleLR(opt, max_lr=0.01, total_steps=10), 10, extra=beta1)
     topt = _torch_opt(torch, "Adam")
-    theirs = _trace(topt, torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.01, total_steps=10), 10, extra=beta1)
+    theirs = _trace(
+        topt, torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.01, total_steps=10), 10, extra=beta1
+    )
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
@@ -89,33 +118,62 @@ def test_two_chained_schedulers_match_torch(torch):
     opt = _engine_opt()
     a, b = S.StepLR(opt, step_size=2, gamma=0.5), S.ExponentialLR(opt, gamma=0.9)
     topt = _torch_opt(torch)
-    ta, tb = torch.optim.lr_scheduler.StepLR(topt, step_size=2, gamma=0.5), \
-        torch.optim.lr_scheduler.ExponentialLR(topt, gamma=0.9)
+    ta, tb = (
+        torch.optim.lr_scheduler.StepLR(topt, step_size=2, gamma=0.5),
+        torch.optim.lr_scheduler.ExponentialLR(topt, gamma=0.9),
+    )
     for _ in range(7):
         for o, x, y in ((opt, a, b), (topt, ta, tb)):
             o.step()
             x.step()
             y.step()
-        np.testing.assert_allclose([g["lr"] for g in opt.param_groups], [g["lr"] for g in topt.param_groups],
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            [g["lr"] for g in opt.param_groups], [g["lr"] for g in topt.param_groups], rtol=1e-12
+        )
 
 
-PLATEAU_METRICS = [1.0, 0.9, 0.9, 0.9, 0.9, 0.95, 0.5, 0.5, 0.49999, 0.5, 0.5, 0.5, 0.5, 0.4, 0.4, 0.4, 0.4, 0.4]
+PLATEAU_METRICS = [
+    1.0,
+    0.9,
+    0.9,
+    0.9,
+    0.9,
+    0.95,
+    0.5,
+    0.5,
+    0.49999,
+    0.5,
+    0.5,
+    0.5,
+    0.5,
+    0.4,
+    0.4,
+    0.4,
+    0.4,
+    0.4,
+]
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("kwargs", [
-    {"patience": 2},
-    {"patience": 1, "factor": 0.5, "cooldown": 2, "threshold_mode": "abs", "threshold": 0.05},
-    {"patience": 0, "factor": 0.2, "min_lr": [0.004, 0.001]},
-    {"mode": "max", "patience": 1},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"patience": 2},
+        {"patience": 1, "factor": 0.5, "cooldown": 2, "threshold_mode": "abs", "threshold": 0.05},
+        {"patience": 0, "factor": 0.2, "min_lr": [0.004, 0.001]},
+        {"mode": "max", "patience": 1},
+    ],
+)
 def test_reduce_on_plateau_matches_torch(torch, kwargs):
     opt = _engine_opt()
     ours = _trace(opt, S.ReduceLROnPlateau(opt, **kwargs), len(PLATEAU_METRICS), metrics=PLATEAU_METRICS)
     topt = _torch_opt(torch)
-    theirs = _trace(topt, torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kwargs), len(PLATEAU_METRICS),
-                    metrics=PLATEAU_METRICS)
+    theirs = _trace(
+        topt,
+        torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kwargs),
+        len(PLATEAU_METRICS),
+        metrics=PLATEAU_METRICS,
+    )
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
     assert not np.allclose(ours[0], ours[-1])  # the sequence really reduced the rate
 
@@ -142,17 +200,20 @@ def test_linear_warmup_by_hand():
 
 def test_one_cycle_endpoints():
     opt = _engine_opt(momentum=0.9)
-    rows = _trace(opt, S.OneCycleLR(opt, max_lr=1.0, total_steps=10, div_factor=25.0, final_div_factor=1e4), 9)
-    assert rows[0, 0] == pytest.approx(1.0 / 25)        # starts at max_lr / div_factor
-    assert rows[:, 0].max() == pytest.approx(1.0)       # peaks at max_lr
+    rows = _trace(
+        opt, S.OneCycleLR(opt, max_lr=1.0, total_steps=10, div_factor=25.0, final_div_factor=1e4), 9
+    )
+    assert rows[0, 0] == pytest.approx(1.0 / 25)  # starts at max_lr / div_factor
+    assert rows[:, 0].max() == pytest.approx(1.0)  # peaks at max_lr
     assert rows[-1, 0] == pytest.approx(1.0 / 25 / 1e4)  # ends at initial / final_div_factor
     momenta = [g["momentum"] for g in opt.param_groups]
-    assert momenta[0] == pytest.approx(0.95)                # momentum moves opposite to the rate
+    assert momenta[0] == pytest.approx(0.95)  # momentum moves opposite to the rate
 
 
 # ---------------------------------------------------------------------------------------- state dicts
-@pytest.mark.parametrize("case", ["StepLR", "CosineAnnealingLR", "SequentialLR-warmup-cosine", "OneCycleLR-cos",
-                                  "MultiStepLR"])
+@pytest.mark.parametrize(
+    "case", ["StepLR", "CosineAnnealingLR", "SequentialLR-warmup-cosine", "OneCycleLR-cos", "MultiStepLR"]
+)
 def test_state_dict_round_trip_through_json_continues_identically(case):
     build, n = CASES[case]
     opt = _engine_opt(momentum=0.9)
@@ -160,11 +221,14 @@ def test_state_dict_round_trip_through_json_continues_identically(case):
     _trace(opt, sched, n // 2)
     # a checkpoint stores scheduler and optimizer hyperparameters as JSON: they must be plain data
     saved_sched = json.loads(json.dumps(sched.state_dict()))
-    saved_groups = json.loads(json.dumps([{k: v for k, v in g.items() if k != "params"}
-                                          for g in opt.param_groups]))
+    saved_groups = json.loads(
+        json.dumps([{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups])
+    )
     opt2 = _engine_opt(momentum=0.9)
     sched2 = build(S, opt2)
-    opt2.load_state_dict({"state": {}, "param_groups": [g | {"params": [i]} for i, g in enumerate(saved_groups)]})
+    opt2.load_state_dict(
+        {"state": {}, "param_groups": [g | {"params": [i]} for i, g in enumerate(saved_groups)]}
+    )
     sched2.load_state_dict(saved_sched)
     rest = n - n // 2
     np.testing.assert_array_equal(_trace(opt, sched, rest), _trace(opt2, sched2, rest))
@@ -176,13 +240,18 @@ def test_plateau_state_round_trip():
     _trace(opt, sched, 6, metrics=PLATEAU_METRICS)
     saved = json.loads(json.dumps(sched.state_dict()))
     opt2 = _engine_opt()
-    opt2.load_state_dict({"state": {}, "param_groups": [{"lr": g["lr"], "params": [i]}
-                                                        for i, g in enumerate(opt.param_groups)]})
+    opt2.load_state_dict(
+        {
+            "state": {},
+            "param_groups": [{"lr": g["lr"], "params": [i]} for i, g in enumerate(opt.param_groups)],
+        }
+    )
     sched2 = S.ReduceLROnPlateau(opt2, patience=1)
     sched2.load_state_dict(saved)
     rest = PLATEAU_METRICS[6:]
-    np.testing.assert_array_equal(_trace(opt, sched, len(rest), metrics=rest),
-                                  _trace(opt2, sched2, len(rest), metrics=rest))
+    np.testing.assert_array_equal(
+        _trace(opt, sched, len(rest), metrics=rest), _trace(opt2, sched2, len(rest), metrics=rest)
+    )
 
 
 # --------------------------------------------------------------------------------------------- errors

@@ -35,9 +35,17 @@ CONFIGS = [
     (RMSprop, "RMSprop", {"lr": 0.01, "alpha": 0.9, "weight_decay": 0.1}),
     (RMSprop, "RMSprop", {"lr": 0.01, "centered": True}),
     (RMSprop, "RMSprop", {"lr": 0.01, "momentum": 0.9}),
-    (RMSprop, "RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 0.01, "maximize": True}),
+    (
+        RMSprop,
+        "RMSprop",
+        {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 0.01, "maximize": True},
+    ),
     (Adagrad, "Adagrad", {"lr": 0.1}),
-    (Adagrad, "Adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1, "initial_accumulator_value": 0.5}),
+    (
+        Adagrad,
+        "Adagrad",
+        {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1, "initial_accumulator_value": 0.5},
+    ),
 ]
 IDS = [f"{cls.__name__}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for cls, _, kw in CONFIGS]
 
@@ -80,8 +88,11 @@ def _run_torch(torch, name, kwargs, grads, params=None, opt=None):
 def _values(params):
     out = []
     for p in params:
-        out.append(p.detach().numpy() if hasattr(p, "requires_grad_") and not isinstance(p, Tensor)
-                   else backend.asnumpy(p.data))
+        out.append(
+            p.detach().numpy()
+            if hasattr(p, "requires_grad_") and not isinstance(p, Tensor)
+            else backend.asnumpy(p.data)
+        )
     return out
 
 
@@ -197,7 +208,9 @@ def test_per_group_learning_rates_match_torch(torch):
     opt = SGD([{"params": [ours[0]], "lr": 0.5}, {"params": [ours[1]]}], lr=0.01, momentum=0.9)
     _run_engine(SGD, {}, grads, params=ours, opt=opt)
     theirs = [torch.nn.Parameter(torch.tensor(v)) for v in init]
-    topt = torch.optim.SGD([{"params": [theirs[0]], "lr": 0.5}, {"params": [theirs[1]]}], lr=0.01, momentum=0.9)
+    topt = torch.optim.SGD(
+        [{"params": [theirs[0]], "lr": 0.5}, {"params": [theirs[1]]}], lr=0.01, momentum=0.9
+    )
     _run_torch(torch, "SGD", {}, grads, params=theirs, opt=topt)
     for a, b in zip(_values(ours), _values(theirs)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
@@ -206,10 +219,14 @@ def test_per_group_learning_rates_match_torch(torch):
 # ----------------------------------------------------------------------------------------- state dict
 def _host_copy(state_dict):
     """What a checkpoint does: every array to a NumPy copy, everything else deep-copied."""
+
     def conv(v):
         return v.numpy().copy() if isinstance(v, Tensor) else copy.deepcopy(v)
-    return {"state": {i: {k: conv(v) for k, v in s.items()} for i, s in state_dict["state"].items()},
-            "param_groups": copy.deepcopy(state_dict["param_groups"])}
+
+    return {
+        "state": {i: {k: conv(v) for k, v in s.items()} for i, s in state_dict["state"].items()},
+        "param_groups": copy.deepcopy(state_dict["param_groups"]),
+    }
 
 
 @pytest.mark.parametrize("cls, torch_name, kwargs", CONFIGS, ids=IDS)
@@ -243,8 +260,11 @@ def test_state_dict_has_pytorchs_layout():
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("cls, torch_name, kwargs", [CONFIGS[3], CONFIGS[8], CONFIGS[15], CONFIGS[17]],
-                         ids=[IDS[3], IDS[8], IDS[15], IDS[17]])
+@pytest.mark.parametrize(
+    "cls, torch_name, kwargs",
+    [CONFIGS[3], CONFIGS[8], CONFIGS[15], CONFIGS[17]],
+    ids=[IDS[3], IDS[8], IDS[15], IDS[17]],
+)
 def test_state_dicts_move_between_torch_and_engine(torch, cls, torch_name, kwargs):
     grads = _gradient_sequence(8)
     # torch runs 4 steps; its state dict is loaded into ours and both continue
@@ -259,8 +279,10 @@ def test_state_dicts_move_between_torch_and_engine(torch, cls, torch_name, kwarg
     # and ours loads into torch (arrays as torch tensors, the step as a tensor, as torch keeps it)
     sd = opt.state_dict()
     as_torch = {
-        "state": {i: {k: torch.tensor(float(v)) if k == "step" else torch.tensor(v.numpy())
-                      for k, v in s.items()} for i, s in sd["state"].items()},
+        "state": {
+            i: {k: torch.tensor(float(v)) if k == "step" else torch.tensor(v.numpy()) for k, v in s.items()}
+            for i, s in sd["state"].items()
+        },
         "param_groups": copy.deepcopy(sd["param_groups"]),
     }
     fresh = [torch.nn.Parameter(torch.tensor(_values(ours)[i])) for i in range(len(ours))]
@@ -299,21 +321,24 @@ def test_add_param_group_takes_defaults_and_refuses_duplicates():
         opt.add_param_group({"params": [a]})
 
 
-@pytest.mark.parametrize("make, error, match", [
-    (lambda p: SGD([p]), ValueError, "required hyperparameter 'lr'"),
-    (lambda p: SGD([], lr=0.1), ValueError, "empty parameter list"),
-    (lambda p: SGD(p, lr=0.1), TypeError, "single Tensor"),
-    (lambda p: SGD({p}, lr=0.1), TypeError, "not a set"),
-    (lambda p: SGD([p, p], lr=0.1), ValueError, "more than once"),
-    (lambda p: SGD([p * 2], lr=0.1), ValueError, "not a leaf"),
-    (lambda p: SGD([np.ones(2)], lr=0.1), TypeError, "expected a Tensor"),
-    (lambda p: SGD([p], lr=-1.0), ValueError, "learning rate"),
-    (lambda p: SGD([p], lr=0.1, nesterov=True), ValueError, "Nesterov"),
-    (lambda p: Adam([p], betas=(0.9, 1.0)), ValueError, "betas"),
-    (lambda p: AdamW([p], weight_decay=-0.1), ValueError, "weight_decay"),
-    (lambda p: RMSprop([p], alpha=-0.5), ValueError, "alpha"),
-    (lambda p: Adagrad([p], lr_decay=-1.0), ValueError, "lr_decay"),
-])
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda p: SGD([p]), ValueError, "required hyperparameter 'lr'"),
+        (lambda p: SGD([], lr=0.1), ValueError, "empty parameter list"),
+        (lambda p: SGD(p, lr=0.1), TypeError, "single Tensor"),
+        (lambda p: SGD({p}, lr=0.1), TypeError, "not a set"),
+        (lambda p: SGD([p, p], lr=0.1), ValueError, "more than once"),
+        (lambda p: SGD([p * 2], lr=0.1), ValueError, "not a leaf"),
+        (lambda p: SGD([np.ones(2)], lr=0.1), TypeError, "expected a Tensor"),
+        (lambda p: SGD([p], lr=-1.0), ValueError, "learning rate"),
+        (lambda p: SGD([p], lr=0.1, nesterov=True), ValueError, "Nesterov"),
+        (lambda p: Adam([p], betas=(0.9, 1.0)), ValueError, "betas"),
+        (lambda p: AdamW([p], weight_decay=-0.1), ValueError, "weight_decay"),
+        (lambda p: RMSprop([p], alpha=-0.5), ValueError, "alpha"),
+        (lambda p: Adagrad([p], lr_decay=-1.0), ValueError, "lr_decay"),
+    ],
+)
 def test_bad_arguments_are_refused(make, error, match):
     with pytest.raises(error, match=match):
         make(Parameter(np.ones(2)))
@@ -386,8 +411,11 @@ def test_base_class_needs_an_update_rule():
 
 
 # -------------------------------------------------------------------------------------------- devices
-@pytest.mark.parametrize("cls, torch_name, kwargs", [CONFIGS[3], CONFIGS[8], CONFIGS[10], CONFIGS[15], CONFIGS[17]],
-                         ids=[IDS[3], IDS[8], IDS[10], IDS[15], IDS[17]])
+@pytest.mark.parametrize(
+    "cls, torch_name, kwargs",
+    [CONFIGS[3], CONFIGS[8], CONFIGS[10], CONFIGS[15], CONFIGS[17]],
+    ids=[IDS[3], IDS[8], IDS[10], IDS[15], IDS[17]],
+)
 def test_runs_on_every_device_like_on_the_cpu(device, cls, torch_name, kwargs):
     grads = _gradient_sequence(4, dtype=np.float32)
     ours, opt = _run_engine(cls, kwargs, grads, device=device)
@@ -403,5 +431,9 @@ def test_runs_on_every_device_like_on_the_cpu(device, cls, torch_name, kwargs):
     clones = [Parameter(np.array(v, copy=True)) for v in _values(ours)]
     resumed = cls(clones, **kwargs)
     resumed.load_state_dict(opt.state_dict())
-    assert all(isinstance(v, np.ndarray) for s in resumed.state.values() for v in s.values()
-               if not isinstance(v, (int, float)))
+    assert all(
+        isinstance(v, np.ndarray)
+        for s in resumed.state.values()
+        for v in s.values()
+        if not isinstance(v, (int, float))
+    )

@@ -1,0 +1,462 @@
+"""Convolution and transposed convolution in 1, 2 and 3 dimensions (torch.nn.functional names).
+
+The model (cross-correlation, as every deep-learning library computes it): for output channel
+o of group g, output position i (a tuple of spatial indices),
+
+    y[n, o, i] = b[o] + sum_{c in group g} sum_{k}  w[o, c, k] * xpad[n, c, i*s + k*d]
+
+with s the stride, d the dilation, k ranging over the kernel offsets and xpad the input padded
+with zeros. Output size per axis: out = floor((in + pad_before + pad_after - d*(k-1) - 1) / s) + 1
+(Goodfellow et al. 2016, "Deep Learning", ch. 9; Dumoulin & Visin 2016, "A guide to
+convolution arithmetic for deep learning").
+
+How it is computed (one N-d implementation serves conv1d/2d/3d):
+
+    cols = im2col(xpad)                     (N, C, *kernel, *out) viewed as (N, G, C/G * K, P)
+    y    = W @ cols                         W: (G, O/G, C/G * K)  ->  (N, G, O/G, P) = (N, O, *out)
+
+one matrix product per group (batched over samples), where K = prod(kernel) and P = prod(out).
+The backward pass is two more products:
+
+    dL/dW    = sum_n dL/dy[n] @ cols[n]^T   (the saved columns)
+    dL/dcols = W^T @ dL/dy,   dL/dx = col2im(dL/dcols), cropped to the unpadded input.
+
+A transposed convolution (``conv_transpose``) is the adjoint of a convolution: its forward is
+a convolution's input gradient (col2im of W^T x) and its backward a convolution's forward.
+It maps each input pixel to a k x k patch of the output, which is why it upsamples.
+
+Memory: see engine/nn/functional/_im2col.py (UNFOLD_BUDGET_BYTES): batches whose columns would
+exceed the budget are processed in chunks of samples, and their columns are recomputed in
+backward instead of being kept.
+
+``conv2d_naive`` below computes the same thing with explicit loops, for reading.
+"""
+
+from __future__ import annotations
+
+from engine.autograd import Function
+from engine.backend import get_array_module
+from engine.nn.functional import _im2col as U
+from engine.tensor import Tensor, as_tensor
+
+__all__ = [
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv2d_naive",
+    "conv_output_size",
+    "conv_transpose_output_size",
+]
+
+_SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+
+# --------------------------------------------------------------------------------------------
+# Argument handling
+# --------------------------------------------------------------------------------------------
+def ntuple(value, n: int, what: str, op: str) -> tuple:
+    """An int or a length-n sequence of ints as an n-tuple (PyTorch's _pair/_triple)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{op}: {what} must be an int or a tuple of {n} ints, got {value!r}")
+    if isinstance(value, int):
+        return (value,) * n
+    try:
+        values = tuple(int(v) for v in value)
+    except TypeError:
+        raise TypeError(f"{op}: {what} must be an int or a tuple of {n} ints, got {value!r}") from None
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise ValueError(f"{op}: {what} needs {n} values (one per spatial axis), got {value!r}")
+    return values
+
+
+def expected_shape(nd: int) -> str:
+    return f"(N, C, {_SPATIAL[nd]})"
+
+
+def conv_padding(padding, kernel, stride, dilation, op: str) -> tuple:
+    """Padding as ((before, after), ...) per spatial axis.
+
+    'valid' is no padding; 'same' pads d*(k-1) in total, the extra element (even kernels) after,
+    as PyTorch, so that out = in for stride 1.
+    """
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(
+                    f"{op}: padding='same' is not supported for strided convolutions (stride={stride}); "
+                    f"PyTorch refuses it too. Give the padding explicitly"
+                )
+            total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return tuple((t // 2, t - t // 2) for t in total)
+        raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+    values = ntuple(padding, n, "padding", op)
+    if any(p < 0 for p in values):
+        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
+    return tuple((p, p) for p in values)
+
+
+def conv_output_size(in_size, kernel, stride, pads, dilation) -> tuple:
+    """out = floor((in + before + after - d*(k-1) - 1) / s) + 1 per spatial axis."""
+    return tuple(
+        (i + b + a - d * (k - 1) - 1) // s + 1
+        for i, k, s, (b, a), d in zip(in_size, kernel, stride, pads, dilation)
+    )
+
+
+def conv_transpose_output_size(in_size, kernel, stride, padding, output_padding, dilation) -> tuple:
+    """out = (in - 1) * s - 2p + d*(k-1) + output_padding + 1 per spatial axis."""
+    return tuple(
+        (i - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for i, k, s, p, op, d in zip(in_size, kernel, stride, padding, output_padding, dilation)
+    )
+
+
+def _positive(values, what, op):
+    if any(v < 1 for v in values):
+        raise ValueError(f"{op}: {what} must be positive, got {values}")
+
+
+def _check_common(x, w, b, nd, groups, op, transposed):
+    """Rank, dtype, channel and group checks shared by convolution and transposed convolution."""
+    if not isinstance(x, Tensor) or not isinstance(w, Tensor):
+        raise TypeError(f"{op}: input and weight must be Tensors, got {type(x).__name__} and {type(w).__name__}")
+    if x.ndim != nd + 2:
+        raise ValueError(
+            f"{op}: expected a {nd + 2}-D input of shape {expected_shape(nd)}, got a {x.ndim}-D tensor of "
+            f"shape {tuple(x.shape)}" + (" (add the batch axis with x.unsqueeze(0))" if x.ndim == nd + 1 else "")
+        )
+    layout = f"(in_channels, out_channels/groups, {_SPATIAL[nd]})" if transposed else \
+        f"(out_channels, in_channels/groups, {_SPATIAL[nd]})"
+    if w.ndim != nd + 2:
+        raise ValueError(f"{op}: expected a {nd + 2}-D weight {layout}, got shape {tuple(w.shape)}")
+    if x.dtype.kind != "f" or x.dtype != w.dtype:
+        raise TypeError(
+            f"{op}: input ({x.dtype}) and weight ({w.dtype}) must have the same floating-point dtype"
+        )
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    c = x.shape[1]
+    if transposed:
+        c_in, c_out = w.shape[0], w.shape[1] * groups
+        if c_in % groups:
+            raise ValueError(f"{op}: in_channels={c_in} (weight {tuple(w.shape)}) is not divisible by groups={groups}")
+        if c != c_in:
+            raise ValueError(
+                f"{op}: input has {c} channels (shape {tuple(x.shape)}) but the weight {tuple(w.shape)} "
+                f"{layout} expects {c_in}"
+            )
+    else:
+        c_out = w.shape[0]
+        if c_out % groups:
+            raise ValueError(f"{op}: out_channels={c_out} (weight {tuple(w.shape)}) is not divisible by groups={groups}")
+        if c % groups:
+            raise ValueError(f"{op}: in_channels={c} (input {tuple(x.shape)}) is not divisible by groups={groups}")
+        if c != w.shape[1] * groups:
+            raise ValueError(
+                f"{op}: input has {c} channels (shape {tuple(x.shape)}) but the weight {tuple(w.shape)} "
+                f"{layout} with groups={groups} expects {w.shape[1] * groups}"
+            )
+    if b is not None:
+        if not isinstance(b, Tensor):
+            raise TypeError(f"{op}: bias must be a Tensor or None, got {type(b).__name__}")
+        if tuple(b.shape) != (c_out,):
+            raise ValueError(f"{op}: bias must have shape ({c_out},) (one per output channel), got {tuple(b.shape)}")
+        if b.dtype != x.dtype:
+            raise TypeError(f"{op}: bias dtype {b.dtype} differs from the input dtype {x.dtype}")
+
+
+# --------------------------------------------------------------------------------------------
+# The differentiable functions
+# --------------------------------------------------------------------------------------------
+class ConvNd(Function):
+    """y = conv(x, W) + b, computed as W @ im2col(x) (see the module docstring).
+
+    x: (N, C, *in), W: (O, C/G, *k), b: (O,) -> y: (N, O, *out).
+    dL/db = sum of dL/dy over batch and space; dL/dW = dL/dy @ cols^T; dL/dx = col2im(W^T @ dL/dy).
+    """
+
+    first_order_only = True
+
+    def __init__(self, stride, pads, dilation, groups):
+        self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
+
+    def _unfold(self, x):
+        """(n, C, *in) -> (n, G, C/G * K, P): the columns of a chunk of samples."""
+        n, c = x.shape[:2]
+        cols = U.im2col(U.pad_spatial(x, self.pads), self.kernel, self.stride, self.dilation, self.out_size)
+        return cols.reshape(n, self.groups, (c // self.groups) * U.prod(self.kernel), U.prod(self.out_size))
+
+    def forward(self, x, w, b=None):
+        xp = self.xp
+        n, c = x.shape[:2]
+        o, g = w.shape[0], self.groups
+        self.kernel = w.shape[2:]
+        self.out_size = conv_output_size(x.shape[2:], self.kernel, self.stride, self.pads, self.dilation)
+        wm = w.reshape(g, o // g, -1)
+        self.chunks = U.batch_chunks(n, c * U.prod(self.kernel) * U.prod(self.out_size) * x.dtype.itemsize)
+        if len(self.chunks) == 1:
+            # whole batch at once; the columns are kept for the weight gradient
+            self.cols = self._unfold(x)
+            y = xp.matmul(wm, self.cols)
+        else:
+            self.cols = None
+            y = xp.empty((n, g, o // g, U.prod(self.out_size)), dtype=x.dtype)
+            for chunk in self.chunks:
+                y[chunk] = xp.matmul(wm, self._unfold(x[chunk]))
+        y = y.reshape((n, o) + self.out_size)
+        if b is not None:
+            y += b.reshape((o,) + (1,) * len(self.kernel))
+        return y
+
+    def backward(self, gy):
+        xp = self.xp
+        x, w = self.inputs[0].data, self.inputs[1].data
+        n, c = x.shape[:2]
+        o, g = w.shape[0], self.groups
+        gy = gy.reshape(n, g, o // g, U.prod(self.out_size))
+        wm = w.reshape(g, o // g, -1)
+        need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
+        gx = xp.empty(x.shape, dtype=x.dtype) if need_x and len(self.chunks) > 1 else None
+        gw = xp.zeros(wm.shape, dtype=w.dtype) if need_w else None
+        padded = tuple(i + b + a for i, (b, a) in zip(x.shape[2:], self.pads))
+        for chunk in self.chunks:
+            if need_w:
+                cols = self.cols if self.cols is not None else self._unfold(x[chunk])
+                gw += xp.matmul(gy[chunk], cols.swapaxes(-1, -2)).sum(axis=0)
+                del cols  # free a recomputed chunk before the input gradient needs as much memory
+            if need_x:
+                gcols = xp.matmul(wm.swapaxes(-1, -2), gy[chunk])  # (n, G, C/G * K, P)
+                m = gcols.shape[0]
+                gcols = gcols.reshape((m, c) + self.kernel + self.out_size)
+                gxc = U.crop_spatial(U.col2im(gcols, padded, self.kernel, self.stride, self.dilation), self.pads)
+                if gx is None:
+                    gx = gxc
+                else:
+                    gx[chunk] = gxc
+        gb = None
+        if len(self.inputs) == 3 and self.inputs[2].requires_grad:
+            gb = gy.sum(axis=(0, 3)).reshape(o)
+        gw = gw.reshape(w.shape) if gw is not None else None
+        return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)
+
+
+class ConvTransposeNd(Function):
+    """y = conv_transpose(x, W) + b: the adjoint of ConvNd with respect to its input.
+
+    x: (N, C_in, *in), W: (C_in, C_out/G, *k), b: (C_out,) -> y: (N, C_out, *out).
+    Forward: cols = W^T @ x, y = col2im(cols) cropped by the padding.
+    dL/dx = W @ im2col(dL/dy) (a convolution); dL/dW = x @ im2col(dL/dy)^T; dL/db = sum of dL/dy.
+    """
+
+    first_order_only = True
+
+    def __init__(self, stride, padding, dilation, groups, out_size):
+        self.stride, self.dilation, self.groups, self.out_size = stride, dilation, groups, out_size
+        self.pads = tuple((p, p) for p in padding)
+
+    def forward(self, x, w, b=None):
+        xp = self.xp
+        n, c_in = x.shape[:2]
+        g = self.groups
+        c_out = w.shape[1] * g
+        self.kernel = w.shape[2:]
+        in_size = x.shape[2:]
+        x3 = x.reshape(n, g, c_in // g, U.prod(in_size))
+        wt = w.reshape(g, c_in // g, -1).swapaxes(-1, -2)  # (G, C_out/G * K, C_in/G)
+        padded = tuple(o + 2 * p for o, (p, _) in zip(self.out_size, self.pads))
+        self.chunks = U.batch_chunks(n, c_out * U.prod(self.kernel) * U.prod(in_size) * x.dtype.itemsize)
+        y = None if len(self.chunks) == 1 else xp.empty((n, c_out) + self.out_size, dtype=x.dtype)
+        for chunk in self.chunks:
+            cols = xp.matmul(wt, x3[chunk])
+            cols = cols.reshape((cols.shape[0], c_out) + self.kernel + in_size)
+            yc = U.crop_spatial(U.col2im(cols, padded, self.kernel, self.stride, self.dilation), self.pads)
+            if y is None:
+                y = yc
+            else:
+                y[chunk] = yc
+        if b is not None:
+            y = y + b.reshape((c_out,) + (1,) * len(self.kernel))
+        return y
+
+    def backward(self, gy):
+        xp = self.xp
+        x, w = self.inputs[0].data, self.inputs[1].data
+        n, c_in = x.shape[:2]
+        g = self.groups
+        in_size = x.shape[2:]
+        x3 = x.reshape(n, g, c_in // g, U.prod(in_size))
+        wm = w.reshape(g, c_in // g, -1)
+        need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
+        gx = xp.empty(x3.shape, dtype=x.dtype) if need_x else None
+        gw = xp.zeros(wm.shape, dtype=w.dtype) if need_w else None
+        for chunk in self.chunks:
+            cols = U.im2col(U.pad_spatial(gy[chunk], self.pads), self.kernel, self.stride, self.dilation, in_size)
+            cols = cols.reshape(cols.shape[0], g, -1, U.prod(in_size))  # (n, G, C_out/G * K, P_in)
+            if need_x:
+                gx[chunk] = xp.matmul(wm, cols)
+            if need_w:
+                gw += xp.matmul(x3[chunk], cols.swapaxes(-1, -2)).sum(axis=0)
+        gx = gx.reshape(x.shape) if gx is not None else None
+        gw = gw.reshape(w.shape) if gw is not None else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if self.inputs[2].requires_grad else None
+        return gx, gw, gb
+
+
+# --------------------------------------------------------------------------------------------
+# Function forms
+# --------------------------------------------------------------------------------------------
+def _bias(bias, like):
+    return None if bias is None else as_tensor(bias, like=like)
+
+
+def _conv(nd, input, weight, bias, stride, padding, dilation, groups, op):
+    bias = _bias(bias, input)
+    _check_common(input, weight, bias, nd, groups, op, transposed=False)
+    kernel = tuple(weight.shape[2:])
+    stride = ntuple(stride, nd, "stride", op)
+    dilation = ntuple(dilation, nd, "dilation", op)
+    _positive(stride, "stride", op)
+    _positive(dilation, "dilation", op)
+    pads = conv_padding(padding, kernel, stride, dilation, op)
+    in_size = tuple(input.shape[2:])
+    padded = tuple(i + b + a for i, (b, a) in zip(in_size, pads))
+    reach = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if any(r > p for r, p in zip(reach, padded)):
+        raise ValueError(
+            f"{op}: kernel size {kernel} (dilation {dilation}: spans {reach}) is larger than the padded "
+            f"input size {padded} (input {tuple(input.shape)}, padding {padding!r}); the output would be empty"
+        )
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return ConvNd(stride, pads, dilation, groups)(*args)
+
+
+def _conv_transpose(nd, input, weight, bias, stride, padding, output_padding, groups, dilation, op,
+                    output_size=None):
+    bias = _bias(bias, input)
+    _check_common(input, weight, bias, nd, groups, op, transposed=True)
+    kernel = tuple(weight.shape[2:])
+    stride = ntuple(stride, nd, "stride", op)
+    dilation = ntuple(dilation, nd, "dilation", op)
+    _positive(stride, "stride", op)
+    _positive(dilation, "dilation", op)
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a tuple of ints, got {padding!r}")
+    padding = ntuple(padding, nd, "padding", op)
+    if any(p < 0 for p in padding):
+        raise ValueError(f"{op}: padding must be non-negative, got {padding}")
+    in_size = tuple(input.shape[2:])
+    if output_size is not None:
+        output_padding = _output_padding_for(output_size, in_size, kernel, stride, padding, dilation, op)
+    output_padding = ntuple(output_padding, nd, "output_padding", op)
+    for op_, s, d in zip(output_padding, stride, dilation):
+        if op_ < 0 or (op_ >= s and op_ >= d):
+            raise ValueError(
+                f"{op}: output_padding {output_padding} must be non-negative and smaller than either the "
+                f"stride {stride} or the dilation {dilation}"
+            )
+    out_size = conv_transpose_output_size(in_size, kernel, stride, padding, output_padding, dilation)
+    if any(o < 1 for o in out_size):
+        raise ValueError(
+            f"{op}: the output size {out_size} would not be positive (input {tuple(input.shape)}, kernel "
+            f"{kernel}, stride {stride}, padding {padding}, dilation {dilation}); reduce the padding"
+        )
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return ConvTransposeNd(stride, padding, dilation, groups, out_size)(*args)
+
+
+def _output_padding_for(output_size, in_size, kernel, stride, padding, dilation, op):
+    """The output_padding that makes a transposed convolution produce ``output_size`` (the
+    spatial sizes, or the full shape): anything between the smallest size and stride - 1 more."""
+    nd = len(in_size)
+    size = tuple(int(s) for s in output_size)[-nd:]
+    if len(size) != nd:
+        raise ValueError(f"{op}: output_size {tuple(output_size)} needs {nd} spatial sizes")
+    smallest = conv_transpose_output_size(in_size, kernel, stride, padding, (0,) * nd, dilation)
+    extra = tuple(s - m for s, m in zip(size, smallest))
+    if any(e < 0 or e >= s for e, s in zip(extra, stride)):
+        largest = tuple(m + s - 1 for m, s in zip(smallest, stride))
+        raise ValueError(f"{op}: requested output size {size} is not between {smallest} and {largest}")
+    return extra
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution (cross-correlation).   input: (N, C, L), weight: (O, C/groups, k) -> (N, O, L_out).
+    padding: int, (p,), 'same' or 'valid'."""
+    return _conv(1, input, weight, bias, stride, padding, dilation, groups, "conv1d")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation).   input: (N, C, H, W), weight: (O, C/groups, kh, kw),
+    bias: (O,) -> (N, O, H_out, W_out). padding: int, (ph, pw), 'same' or 'valid'."""
+    return _conv(2, input, weight, bias, stride, padding, dilation, groups, "conv2d")
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution (cross-correlation).   input: (N, C, D, H, W), weight: (O, C/groups, kd, kh, kw)
+    -> (N, O, D_out, H_out, W_out)."""
+    return _conv(3, input, weight, bias, stride, padding, dilation, groups, "conv3d")
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """1-D transposed convolution.   input: (N, C_in, L), weight: (C_in, C_out/groups, k) -> (N, C_out, L_out),
+    L_out = (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1."""
+    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                           "conv_transpose1d")
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-D transposed convolution ("deconvolution", a learnable upsampling).
+    input: (N, C_in, H, W), weight: (C_in, C_out/groups, kh, kw) -> (N, C_out, H_out, W_out)."""
+    return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                           "conv_transpose2d")
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """3-D transposed convolution.   input: (N, C_in, D, H, W), weight: (C_in, C_out/groups, kd, kh, kw)."""
+    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                           "conv_transpose3d")
+
+
+# --------------------------------------------------------------------------------------------
+# The textbook version
+# --------------------------------------------------------------------------------------------
+def conv2d_naive(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """2-D convolution written as the formula, one output value at a time (for reading, not use).
+
+        y[n, o, i, j] = b[o] + sum_{c, ki, kj} w[o, c, ki, kj] * xpad[n, g*C/G + c, i*s + ki*d, j*s + kj*d]
+
+    where g = o // (O/G) is the group of output channel o. Same arguments and result as
+    ``conv2d`` but no gradient, and slow: four Python loops over (n, o, i, j).
+    """
+    x = input.data if isinstance(input, Tensor) else input
+    w = weight.data if isinstance(weight, Tensor) else weight
+    b = bias.data if isinstance(bias, Tensor) else bias
+    xp = get_array_module(x)
+    kh, kw = w.shape[2:]
+    (sh, sw), (dh, dw) = ntuple(stride, 2, "stride", "conv2d_naive"), ntuple(dilation, 2, "dilation", "conv2d_naive")
+    pads = conv_padding(padding, (kh, kw), (sh, sw), (dh, dw), "conv2d_naive")
+    xpad = U.pad_spatial(x, pads)
+    n_batch, out_ch = x.shape[0], w.shape[0]
+    in_per_group, out_per_group = w.shape[1], out_ch // groups
+    oh, ow = conv_output_size(x.shape[2:], (kh, kw), (sh, sw), pads, (dh, dw))
+    y = xp.zeros((n_batch, out_ch, oh, ow), dtype=x.dtype)
+    for n in range(n_batch):
+        for o in range(out_ch):
+            first = (o // out_per_group) * in_per_group  # first input channel of o's group
+            for i in range(oh):
+                for j in range(ow):
+                    patch = xpad[n, first : first + in_per_group,
+                                 i * sh : i * sh + dh * (kh - 1) + 1 : dh,
+                                 j * sw : j * sw + dw * (kw - 1) + 1 : dw]
+                    y[n, o, i, j] = (patch * w[o]).sum() + (b[o] if b is not None else 0)
+    return Tensor(y)

@@ -1,0 +1,416 @@
+"""Helpers for the medgrad course notebooks: finding the data, a few plots, and exercise checkers.
+
+Import it first in every notebook (the notebooks run with notebooks/ as the working directory)::
+
+    import _course
+    from _course import check_knn_predict
+
+Importing puts the repository root on ``sys.path`` so that ``engine``, ``models`` and ``tasks``
+import even when medgrad is not pip-installed.
+
+Data. Real public data lives in ``../shared/data`` next to the repository (or wherever
+``$MEDGRAD_DATA_DIR`` points). Every loader here falls back to a synthetic phantom when the real
+files are absent, and says which one it used, so a notebook always runs.
+
+Checkers. Each ``check_*`` function takes the student's answer (a number, a function or a class),
+compares it with a reference computed independently, prints a one-line verdict and returns True or
+False. An unanswered exercise (``None``, or a function that raises NotImplementedError) is
+reported as "not answered yet" and never stops the notebook.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+QUICK = os.environ.get("QUICK") == "1"
+
+
+# ============================================================================================
+# Data
+# ============================================================================================
+
+
+def shared_data_dir() -> Path | None:
+    """``$MEDGRAD_DATA_DIR`` when set, else ``../shared/data`` beside the repository; None if absent."""
+    env = os.environ.get("MEDGRAD_DATA_DIR")
+    candidates = ([Path(env)] if env else []) + [REPO_ROOT.parent / "shared" / "data"]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
+
+
+def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator):
+    """A random subset of n samples keeping the class proportions (stratified); all when n is None."""
+    if n is None or n >= len(y):
+        return x, y
+    keep = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k = max(1, round(n * len(idx) / len(y)))
+        keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
+    keep = np.sort(np.concatenate(keep))
+    return x[keep], y[keep]
+
+
+def lesion_data(n_train: int | None = None, n_val: int | None = None, n_test: int | None = None,
+                source: str = "auto", seed: int = 0) -> dict:
+    """Benign vs malignant breast lesions, 28 x 28, for classification lessons.
+
+    source: "breastmnist" (real ultrasound, MedMNIST v2; 546/78/156 images), "phantoms" (synthetic
+    lesions from tasks.data.phantoms.lesions, 600/150/150) or "auto" (BreastMNIST when its file is
+    found, else phantoms). n_train/n_val/n_test: stratified random subsets (None = all).
+
+    Labels are 1 = malignant (the disease is the positive class), 0 = benign or normal. BreastMNIST
+    stores the opposite (0 malignant), so its labels are flipped here.
+    Returns a dict with x_train, y_train, x_val, y_val, x_test, y_test (x: (N, 1, 28, 28) float32 in
+    [0, 1], y: (N,) int64), ``class_names`` ("benign/normal", "malignant") and ``source``.
+    """
+    if source not in ("auto", "breastmnist", "phantoms"):
+        raise ValueError(f"lesion_data: source must be 'auto', 'breastmnist' or 'phantoms', got {source!r}")
+    rng = np.random.default_rng(seed)
+    out: dict = {}
+    if source in ("auto", "breastmnist"):
+        from tasks.data.medmnist import find_medmnist_file, load_medmnist
+
+        if find_medmnist_file("breastmnist", data_dir=shared_data_dir()) is not None:
+            for split in ("train", "val", "test"):
+                s = load_medmnist("breastmnist", split, data_dir=shared_data_dir())
+                out[f"x_{split}"] = s.as_float_channels_first()
+                out[f"y_{split}"] = 1 - s.targets()  # 1 = malignant
+            out["source"] = "BreastMNIST (real breast ultrasound, MedMNIST v2)"
+        elif source == "breastmnist":
+            raise FileNotFoundError("lesion_data: breastmnist.npz not found in ../shared/data/medmnist "
+                                    "or $MEDGRAD_DATA_DIR; use source='auto' to fall back to phantoms")
+    if not out:
+        from tasks.data.phantoms.lesions import make_lesion_dataset
+
+        sizes = {"train": 600, "val": 150, "test": 150}
+        for i, (split, n) in enumerate(sizes.items()):
+            d = make_lesion_dataset(n, image_size=28, seed=seed + 1000 * (i + 1))
+            out[f"x_{split}"], out[f"y_{split}"] = d["images"], d["labels"]
+        out["source"] = "synthetic lesion phantoms (tasks.data.phantoms.lesions)"
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        out[f"x_{split}"], out[f"y_{split}"] = _subsample(out[f"x_{split}"], out[f"y_{split}"], n, rng)
+    out["class_names"] = ("benign/normal", "malignant")
+    return out
+
+
+def brain_slice(size: int | None = None) -> tuple[np.ndarray, str]:
+    """A 2-D brain MRI slice as float32 (H, W) in [0, 1], and where it came from.
+
+    The simulated T1 slice ``mri/brain_slices_2d/BrainT1Slice.png`` (BrainWeb via the ITK project,
+    217 x 181) when present, else the Shepp-Logan head phantom (256 x 256). ``size`` crops/pads
+    nothing: it resizes by block-averaging only when given and smaller than the image.
+    """
+    root = shared_data_dir()
+    path = None if root is None else root / "mri" / "brain_slices_2d" / "BrainT1Slice.png"
+    if path is not None and path.is_file():
+        import matplotlib.image as mpimg
+
+        img = mpimg.imread(path).astype(np.float32)
+        if img.ndim == 3:  # stored as RGB(A) grey: average the colour channels
+            img = img[..., :3].mean(axis=-1)
+        where = "BrainWeb T1 slice (../shared/data/mri/brain_slices_2d/BrainT1Slice.png)"
+    else:
+        from tasks.data.phantoms.anatomy import shepp_logan
+
+        img = shepp_logan((256, 256)).astype(np.float32)
+        where = "Shepp-Logan phantom (no MRI slice found)"
+    if size is not None:
+        f = max(1, min(img.shape) // size)
+        h, w = (img.shape[0] // f) * f, (img.shape[1] // f) * f
+        img = img[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3))
+    img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
+    return img.astype(np.float32), where
+
+
+def ecg_data(seed: int = 0) -> dict:
+    """Heartbeats for recurrent networks: x (N, 96) float32, y (N,) int64 (1 = normal, 0 = abnormal).
+
+    The real UCR ECG200 set (100 train + 100 test beats; Olszewski 2001) when present, else synthetic
+    beats: a Gaussian P-QRS-T template whose abnormal class has an inverted T wave and ST shift.
+    Returns a dict with x_train, y_train, x_test, y_test and ``source``.
+    """
+    root = shared_data_dir()
+    folder = None if root is None else root / "ecg" / "ucr"
+    if folder is not None and (folder / "ECG200_TRAIN.txt").is_file():
+        from tasks.data.ecg import load_ecg200
+
+        x_tr, y_tr = load_ecg200(folder, "train")
+        x_te, y_te = load_ecg200(folder, "test")
+        return dict(x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te,
+                    source="ECG200 (real heartbeats, UCR archive)")
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, 96)
+
+    def beats(n, normal):
+        shift = rng.normal(0, 0.02, (n, 1))
+        wave = lambda c, w, a: a * np.exp(-((t - c - shift) / w) ** 2)  # noqa: E731
+        t_amp = np.where(normal, 0.35, -0.3)[:, None] * rng.uniform(0.7, 1.3, (n, 1))
+        st = np.where(normal, 0.0, 0.15)[:, None] * (t > 0.45 + shift) * (t < 0.65 + shift)
+        x = (wave(0.2, 0.04, 0.15) - wave(0.37, 0.012, 0.2) + wave(0.4, 0.015, 1.5) - wave(0.43, 0.012, 0.3)
+             + t_amp * np.exp(-((t - 0.7 - shift) / 0.06) ** 2) - st + rng.normal(0, 0.05, (n, 96)))
+        return ((x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)).astype(np.float32)
+
+    out = {}
+    for split in ("train", "test"):
+        y = (rng.random(100) < 0.65).astype(np.int64)
+        out[f"x_{split}"], out[f"y_{split}"] = beats(100, y == 1), y
+    out["source"] = "synthetic heartbeats (no ECG200 found)"
+    return out
+
+
+# ============================================================================================
+# Plots
+# ============================================================================================
+
+
+def show_images(images, titles=None, ncols: int = 8, cmap: str = "gray", size: float = 1.6, suptitle=None):
+    """Show a list/array of 2-D images (or (N, 1, H, W)) in a grid; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    images = [np.asarray(im) for im in images]
+    images = [im[0] if im.ndim == 3 and im.shape[0] == 1 else im for im in images]
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if suptitle else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], cmap=cmap)
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decision_regions(ax, predict, X, y, resolution: int = 200, margin: float = 0.5, cmap="coolwarm"):
+    """Shade the plane by ``predict`` (a function of an (M, 2) array returning labels or scores)
+    and scatter the 2-D points X coloured by y."""
+    x0, x1 = X[:, 0].min() - margin, X[:, 0].max() + margin
+    y0, y1 = X[:, 1].min() - margin, X[:, 1].max() + margin
+    gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    z = np.asarray(predict(np.c_[gx.ravel(), gy.ravel()]), dtype=float).reshape(gx.shape)
+    ax.contourf(gx, gy, z, levels=20 if len(np.unique(z)) > 2 else 1, cmap=cmap, alpha=0.3)
+    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, edgecolors="k", s=18, linewidths=0.5)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+
+
+# ============================================================================================
+# Checkers
+# ============================================================================================
+
+
+def _verdict(ok: bool, exercise: str, detail: str = "") -> bool:
+    mark = "Correct" if ok else "Not yet"
+    print(f"[{exercise}] {mark}{': ' + detail if detail else '.'}")
+    return bool(ok)
+
+
+def _call(exercise: str, fn, *args):
+    """Run the student's function; returns (ok, value) — ok False when unanswered or crashing."""
+    if fn is None:
+        _verdict(False, exercise, "not answered yet")
+        return False, None
+    try:
+        return True, fn(*args)
+    except NotImplementedError:
+        _verdict(False, exercise, "not answered yet (the function raises NotImplementedError)")
+    except Exception as e:  # a student's bug: report it, keep the notebook running
+        _verdict(False, exercise, f"your function raised {type(e).__name__}: {e}")
+    return False, None
+
+
+def _close(a, b, rtol=1e-4, atol=1e-6) -> bool:
+    try:
+        return bool(np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=rtol, atol=atol))
+    except (TypeError, ValueError):
+        return False
+
+
+# --- 01 traditional machine learning ----------------------------------------------------------
+
+
+def _knn_reference(X_train, y_train, x_query, k):
+    d = ((X_train - x_query) ** 2).sum(axis=1)
+    nearest = np.argsort(d, kind="stable")[:k]
+    return np.bincount(y_train[nearest]).argmax()
+
+
+def check_knn_predict(knn_predict) -> bool:
+    """knn_predict(X_train (N, D), y_train (N,) ints, x_query (D,), k) -> the majority label of the
+    k training points nearest to x_query (Euclidean distance)."""
+    name = "k-NN by hand"
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        X = rng.normal(size=(40, 3))
+        y = (X[:, 0] + 0.5 * rng.normal(size=40) > 0).astype(np.int64)
+        q = rng.normal(size=3)
+        k = int(rng.choice([1, 3, 5, 7]))
+        ok, got = _call(name, knn_predict, X, y, q, k)
+        if not ok:
+            return False
+        want = _knn_reference(X, y, q, k)
+        if np.ndim(got) != 0 or int(got) != want:
+            return _verdict(False, name, f"for k={k} the nearest labels are "
+                            f"{y[np.argsort(((X - q) ** 2).sum(1))[:k]].tolist()}, majority {want}, you gave {got!r}")
+    return _verdict(True, name, "your vote agrees with the reference on 20 random queries")
+
+
+def check_balanced_accuracy(balanced_accuracy) -> bool:
+    """balanced_accuracy(y_true, y_pred) for binary 0/1 labels = (sensitivity + specificity) / 2."""
+    name = "balanced accuracy"
+    from tasks.metrics import balanced_accuracy as reference
+
+    rng = np.random.default_rng(3)
+    for trial in range(10):
+        t = (rng.random(50) < 0.3).astype(np.int64)
+        t[:2] = [0, 1]
+        p = np.where(rng.random(50) < 0.7, t, 1 - t)
+        ok, got = _call(name, balanced_accuracy, t, p)
+        if not ok:
+            return False
+        if not _close(got, reference(t, p)):
+            return _verdict(False, name, f"expected {reference(t, p):.4f}, got {got!r} "
+                            f"(plain accuracy is {np.mean(t == p):.4f})")
+    return _verdict(True, name)
+
+
+# --- 02 the artificial neuron -----------------------------------------------------------------
+
+
+def check_sigmoid_derivative(dsigmoid) -> bool:
+    """dsigmoid(x: ndarray) -> d sigma / dx elementwise, compared with the engine's backward."""
+    name = "sigmoid derivative"
+    import engine
+
+    x = np.linspace(-8, 8, 33)
+    t = engine.tensor(x, requires_grad=True)
+    engine.sigmoid(t).sum().backward()
+    ok, got = _call(name, dsigmoid, x.copy())
+    if not ok:
+        return False
+    if np.shape(got) != x.shape:
+        return _verdict(False, name, f"expected an array of shape {x.shape}, got shape {np.shape(got)}")
+    if not _close(got, t.grad.numpy(), rtol=1e-6, atol=1e-9):
+        i = int(np.argmax(np.abs(np.asarray(got, float) - t.grad.numpy())))
+        return _verdict(False, name, f"at x={x[i]:.2f} the derivative is {t.grad.numpy()[i]:.6f}, you gave "
+                        f"{float(np.asarray(got)[i]):.6f}")
+    return _verdict(True, name, "matches the engine's backward of engine.sigmoid")
+
+
+def _perceptron_reference(w, b, x, y, lr):
+    y_hat = 1.0 if float(np.dot(w, x) + b) > 0 else 0.0
+    return w + lr * (y - y_hat) * x, b + lr * (y - y_hat)
+
+
+def check_perceptron_step(perceptron_step) -> bool:
+    """perceptron_step(w (D,), b, x (D,), y in {0, 1}, lr) -> (w_new, b_new) with the prediction
+    y_hat = 1 if w.x + b > 0 else 0 and the update w += lr (y - y_hat) x, b += lr (y - y_hat)."""
+    name = "perceptron step"
+    rng = np.random.default_rng(11)
+    for trial in range(20):
+        w, x = rng.normal(size=3), rng.normal(size=3)
+        b, y, lr = float(rng.normal()), int(rng.integers(0, 2)), float(rng.choice([0.1, 0.5, 1.0]))
+        ok, got = _call(name, perceptron_step, w.copy(), b, x.copy(), y, lr)
+        if not ok:
+            return False
+        want_w, want_b = _perceptron_reference(w, b, x, y, lr)
+        try:
+            got_w, got_b = got
+        except (TypeError, ValueError):
+            return _verdict(False, name, f"return a pair (w_new, b_new), got {got!r}")
+        if not (_close(got_w, want_w) and _close(got_b, want_b)):
+            return _verdict(False, name, f"for w={np.round(w, 2)}, b={b:.2f}, x={np.round(x, 2)}, y={y}, lr={lr} "
+                            f"expected w={np.round(want_w, 3)}, b={want_b:.3f}; got w={np.round(got_w, 3)}, b={got_b}")
+    return _verdict(True, name, "20 random updates agree with the rule")
+
+
+_GATES = {"AND": [0, 0, 0, 1], "OR": [0, 1, 1, 1], "NAND": [1, 1, 1, 0], "XOR": [0, 1, 1, 0]}
+
+
+def check_logic_gate(gate: str, w, b) -> bool:
+    """Does the step neuron y = [w . x + b > 0] compute ``gate`` ("AND", "OR", "NAND") on {0,1}^2?"""
+    name = f"{gate} neuron"
+    if gate not in _GATES:
+        raise ValueError(f"check_logic_gate: gate must be one of {sorted(_GATES)}, got {gate!r}")
+    if w is None or b is None:
+        return _verdict(False, name, "not answered yet")
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    try:
+        out = (X @ np.asarray(w, dtype=float).reshape(2) + float(b) > 0).astype(int)
+    except (TypeError, ValueError) as e:
+        return _verdict(False, name, f"w must be two numbers and b one number ({e})")
+    want = np.array(_GATES[gate])
+    if (out == want).all():
+        return _verdict(True, name, f"outputs {out.tolist()} for inputs 00, 01, 10, 11")
+    return _verdict(False, name, f"your neuron outputs {out.tolist()} for inputs 00, 01, 10, 11; "
+                    f"{gate} is {want.tolist()}")
+
+
+# --- 03 automatic differentiation -------------------------------------------------------------
+
+
+def backprop_exercise_values():
+    """The numbers of the back-propagation-by-hand exercise: x, w, b, target t."""
+    return 1.5, -0.8, 0.4, 1.0
+
+
+def check_backprop_by_hand(dL_dw, dL_dx, dL_db) -> bool:
+    """For z = w x + b, a = sigmoid(z), L = (a - t)^2 at the values of backprop_exercise_values()."""
+    name = "back-propagation by hand"
+    if dL_dw is None or dL_dx is None or dL_db is None:
+        return _verdict(False, name, "not answered yet")
+    x, w, b, t = backprop_exercise_values()
+    a = 1 / (1 + math.exp(-(w * x + b)))
+    dz = 2 * (a - t) * a * (1 - a)
+    want = {"dL/dw": dz * x, "dL/dx": dz * w, "dL/db": dz}
+    got = {"dL/dw": dL_dw, "dL/dx": dL_dx, "dL/db": dL_db}
+    wrong = [k for k in want if not _close(got[k], want[k], rtol=1e-3, atol=1e-5)]
+    if wrong:
+        hint = "; ".join(f"{k}: you gave {got[k]}" for k in wrong)
+        return _verdict(False, name, f"{hint}. Hint: dL/da = 2 (a - t) and da/dz = a (1 - a)")
+    return _verdict(True, name, ", ".join(f"{k} = {v:.5f}" for k, v in want.items()))
+
+
+def check_softsign_function(Softsign) -> bool:
+    """Softsign: an engine.autograd.Function subclass with y = x / (1 + |x|), dy/dx = 1 / (1 + |x|)^2.
+    Checks the forward against NumPy and the backward with engine.gradcheck."""
+    name = "Softsign Function"
+    import engine
+
+    if Softsign is None:
+        return _verdict(False, name, "not answered yet")
+    if not (isinstance(Softsign, type) and issubclass(Softsign, engine.Function)):
+        return _verdict(False, name, "Softsign must be a class deriving from engine.Function")
+    x = np.random.default_rng(5).normal(size=(3, 4)) * 3
+    ok, y = _call(name, lambda v: Softsign()(engine.tensor(v)), x)
+    if not ok:
+        return False
+    if not _close(y.numpy(), x / (1 + np.abs(x))):
+        return _verdict(False, name, "the forward pass is not x / (1 + |x|)")
+    try:
+        report = engine.gradcheck(lambda v: Softsign()(v), [engine.tensor(x, requires_grad=True)],
+                                  raise_exception=False)
+    except NotImplementedError:
+        return _verdict(False, name, "forward works; backward is not written yet")
+    except Exception as e:
+        return _verdict(False, name, f"backward raised {type(e).__name__}: {e}")
+    if not report.passed:
+        return _verdict(False, name, f"forward is right but gradcheck fails: {report}")
+    return _verdict(True, name, f"forward matches and {report}")
