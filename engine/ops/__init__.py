@@ -8,7 +8,7 @@ misc (dtype casts, device moves).
 
 from __future__ import annotations
 
-from engine.ops import activation, arithmetic, indexing, math, matmul, reduction, shape
+from engine.ops import activation, arithmetic, indexing, math, matmul, misc, reduction, shape  # noqa: F401
 from engine.tensor import Tensor
 
 # ---- operators -----------------------------------------------------------------------------------
