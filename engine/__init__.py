@@ -104,3 +104,6 @@ from engine.tensor import Parameter, Tensor, as_tensor
 __version__ = "0.1.0"
 
 __all__ = [name for name in dir() if not name.startswith("_")]
+
+# subpackages, so that `import engine` is enough for engine.nn, engine.optim, engine.data, engine.train
+from engine import data, nn, optim, train  # noqa: E402

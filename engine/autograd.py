@@ -350,9 +350,18 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
         retain_graph = create_graph
     roots = _root_gradients("backward", tensors, grad_tensors)
     grads, alive, _ = _run_backward(tensors, roots, retain_graph, create_graph)
+    owners: set[int] = set()
     for key, g in grads.items():
         t = alive[key]
         if t.grad_fn is None or t._retains_grad:
+            # Add's backward hands the same array to both inputs, reshape a view of it, and
+            # sum a read-only broadcast view: a leaf's .grad gets memory of its own, so that
+            # updating it in place (as users and optimisers may) changes nothing else.
+            owner = backend.memory_owner(g.data)
+            if owner in owners or owner != backend.memory_owner(g.data, follow_views=False):
+                g = g * 1.0 if create_graph else Tensor(g.data.copy())
+                owner = backend.memory_owner(g.data)
+            owners.add(owner)
             t._accumulate_grad(g, create_graph)
 
 

@@ -123,6 +123,16 @@ def asnumpy(array) -> np.ndarray:
     return np.asarray(array)
 
 
+def memory_owner(array, follow_views: bool = True) -> int:
+    """An id for the memory an array's data lives in: views share their base's id
+    (with ``follow_views=False``, the id of the array object itself)."""
+    if isinstance(array, _strict.StrictArray):
+        array = array._a
+    while follow_views and getattr(array, "base", None) is not None and is_array(array.base):
+        array = array.base
+    return id(array)
+
+
 def scipy_module(xp, name: str):
     """``scipy.<name>`` (e.g. "ndimage", "special") for an array module: SciPy on the CPU,
     ``cupyx.scipy.<name>`` on CUDA, and a strict wrapper of SciPy on the strict device."""

@@ -205,7 +205,8 @@ def plot_decision_regions(ax, predict, X, y, resolution: int = 200, margin: floa
     y0, y1 = X[:, 1].min() - margin, X[:, 1].max() + margin
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     z = np.asarray(predict(np.c_[gx.ravel(), gy.ravel()]), dtype=float).reshape(gx.shape)
-    ax.contourf(gx, gy, z, levels=20 if len(np.unique(z)) > 2 else 1, cmap=cmap, alpha=0.3)
+    ax.imshow(z, extent=(x0, x1, y0, y1), origin="lower", aspect="auto", cmap=cmap, alpha=0.35,
+              interpolation="nearest")
     ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, edgecolors="k", s=18, linewidths=0.5)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)

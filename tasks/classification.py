@@ -231,7 +231,7 @@ def run_network(config, data: ClassificationData, run_dir: Path, resume_from=Non
     import engine.nn.functional as F
     from engine import optim
     from engine.data import ArrayDataset, ClassBalancedSampler, DataLoader, TensorDataset
-    from engine.train import EarlyStopping, ModelCheckpoint, Trainer
+    from engine.train import EarlyStopping, HistoryLogger, ModelCheckpoint, Trainer
     from models import build_model
     from tasks import metrics as M
 
@@ -300,14 +300,14 @@ def run_network(config, data: ClassificationData, run_dir: Path, resume_from=Non
         opt_kwargs["momentum"] = 0.9
     optimizer = opt_cls(model.parameters(), **opt_kwargs)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    callbacks = [ModelCheckpoint(run_dir / "checkpoints", monitor="val_auc", mode="max")]
+    callbacks = [ModelCheckpoint(run_dir / "checkpoints", monitor="val_auc", mode="max"), HistoryLogger(run_dir)]
     if config.patience:
         callbacks.append(EarlyStopping(monitor="val_auc", mode="max", patience=config.patience))
     trainer = Trainer(model, loss_fn, optimizer, metrics={"auc": auc, "acc": acc}, scheduler=scheduler,
                       device=config.device, callbacks=callbacks, seed=config.seed, quiet=config.quiet,
-                      log_dir=run_dir, train_loader_state=train_loader)
+                      config=config.to_dict())
     started = time.time()
-    history = trainer.fit(train_loader, val_loader, epochs=config.epochs, resume_from=resume_from)
+    history = list(trainer.fit(train_loader, val_loader, epochs=config.epochs, resume_from=resume_from))
     train_seconds = time.time() - started
     # the model selected on the validation split
     best = run_dir / "checkpoints" / "best.npz"

@@ -163,8 +163,8 @@ class Module:
         for p in self.parameters():
             if set_to_none or p.grad is None:
                 p.grad = None
-            else:
-                p.grad.data[...] = 0
+            else:  # a fresh array: gradients may share memory with other tensors
+                p.grad = Tensor(p._xp.zeros_like(p.grad.data))
 
     def apply(self, fn) -> Module:
         for m in self.children():

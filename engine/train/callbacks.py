@@ -108,7 +108,12 @@ class EarlyStopping(Callback):
             )
 
     def state_dict(self):
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+        }
 
     def load_state_dict(self, state):
         self.best, self.best_epoch = state["best"], state["best_epoch"]
@@ -126,8 +131,15 @@ class ModelCheckpoint(Callback):
 
     order = 100  # after the scheduler, early stopping and the loggers have updated their state
 
-    def __init__(self, dirpath, monitor: str = "val_loss", mode: str = "min", save_best: bool = True,
-                 save_last: bool = True, min_delta: float = 0.0):
+    def __init__(
+        self,
+        dirpath,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        save_best: bool = True,
+        save_last: bool = True,
+        min_delta: float = 0.0,
+    ):
         _check_mode(mode, "ModelCheckpoint")
         if not (save_best or save_last):
             raise ValueError("ModelCheckpoint: save_best and save_last are both False: nothing to save")
@@ -209,16 +221,18 @@ class PlotHistory(Callback):
         if every < 1:
             raise ValueError(f"PlotHistory: every must be >= 1, got {every}")
         self.path, self.every = Path(path), int(every)
+        self._drawn_rows = 0
 
     def on_epoch_end(self, trainer, epoch, logs):
         if epoch % self.every == 0:
             self._plot(trainer)
 
     def on_train_end(self, trainer):
-        if len(trainer.history):
+        if len(trainer.history) != self._drawn_rows:  # epochs not drawn yet (stopped early, every > 1)
             self._plot(trainer)
 
     def _plot(self, trainer):
         from engine.train.plotting import plot_history
 
         plot_history(trainer.history, self.path)
+        self._drawn_rows = len(trainer.history)

@@ -148,9 +148,25 @@ def _versions() -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- save
-def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int | None = None, rng: bool = True,
-                    extra_arrays: dict | None = None, metadata: dict | None = None, loader=None,
-                    trainer_state: dict | None = None) -> Path:
+def _section(obj, encode, what: str):
+    """{"class": name, "state": encoded state_dict()} of an optimizer/scheduler, or None."""
+    if obj is None:
+        return None
+    return {"class": type(obj).__name__, "state": encode(obj.state_dict(), what)}
+
+
+def save_checkpoint(
+    path,
+    model,
+    optimizer=None,
+    scheduler=None,
+    epoch: int | None = None,
+    rng: bool = True,
+    extra_arrays: dict | None = None,
+    metadata: dict | None = None,
+    loader=None,
+    trainer_state: dict | None = None,
+) -> Path:
     """Write a checkpoint (one .npz, atomically) and its JSON sidecar; returns the .npz path.
 
     model: an engine Module (its ``state_dict()``); optimizer / scheduler: saved when given.
@@ -170,8 +186,10 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int | No
     for name, value in (extra_arrays or {}).items():
         host = backend.asnumpy(value.data) if isinstance(value, Tensor) else backend.asnumpy(value)
         if host.dtype == object:
-            raise TypeError(f"save_checkpoint: extra_arrays[{name!r}] has dtype object, which np.load cannot "
-                            f"read without pickle; store numbers or strings")
+            raise TypeError(
+                f"save_checkpoint: extra_arrays[{name!r}] has dtype object, which np.load cannot "
+                f"read without pickle; store numbers or strings"
+            )
         arrays[f"extra/{name}"] = host
         extra_names.append(str(name))
     loader_state = loader.state_dict() if loader is not None and hasattr(loader, "state_dict") else None
@@ -181,10 +199,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int | No
         "epoch": epoch,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "model": {"class": type(model).__name__, "keys": list(model_state)},
-        "optimizer": None if optimizer is None else
-        {"class": type(optimizer).__name__, "state": encode(optimizer.state_dict(), "optimizer state")},
-        "scheduler": None if scheduler is None else
-        {"class": type(scheduler).__name__, "state": encode(scheduler.state_dict(), "scheduler state")},
+        "optimizer": _section(optimizer, encode, "optimizer state"),
+        "scheduler": _section(scheduler, encode, "scheduler state"),
         "rng": encode(_rng_state(), "rng state") if rng else None,
         "loader": encode(loader_state, "loader state"),
         "trainer": encode(trainer_state, "trainer state"),
@@ -224,8 +240,10 @@ def _open(path: Path, who: str):
     except (ValueError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{who}: the structure of {path} cannot be read ({exc})") from exc
     if structure.get("format") != FORMAT or structure.get("version", 0) > VERSION:
-        raise CheckpointError(f"{who}: {path} has format {structure.get('format')!r} version "
-                              f"{structure.get('version')}; this medgrad reads {FORMAT!r} up to version {VERSION}")
+        raise CheckpointError(
+            f"{who}: {path} has format {structure.get('format')!r} version "
+            f"{structure.get('version')}; this medgrad reads {FORMAT!r} up to version {VERSION}"
+        )
     return npz, structure
 
 
@@ -257,15 +275,17 @@ def _model_problems(npz, structure, model, strict: bool) -> list[str]:
         array = npz[f"model/{key}"]
         target = own[key]
         if tuple(array.shape) != tuple(target.shape):
-            problems.append(f"model {key}: shape {tuple(array.shape)} in the checkpoint, "
-                            f"{tuple(target.shape)} in the model")
+            problems.append(
+                f"model {key}: shape {tuple(array.shape)} in the checkpoint, {tuple(target.shape)} in the model"
+            )
         elif array.dtype != target.dtype:
             problems.append(f"model {key}: dtype {array.dtype} in the checkpoint, {target.dtype} in the model")
     return problems
 
 
-def load_checkpoint(path, model, optimizer=None, scheduler=None, loader=None, restore_rng: bool = False,
-                    strict: bool = True) -> dict:
+def load_checkpoint(
+    path, model, optimizer=None, scheduler=None, loader=None, restore_rng: bool = False, strict: bool = True
+) -> dict:
     """Load a checkpoint written by ``save_checkpoint`` into ``model`` (and optimizer, scheduler, loader).
 
     Everything is checked before anything is changed: parameter names, shapes and dtypes, the

@@ -62,6 +62,7 @@ class History:
 
     def to_jsonl(self) -> str:
         """One JSON object per line (non-finite floats written as null: strict JSON)."""
+
         def clean(v):
             return None if isinstance(v, float) and not math.isfinite(v) else v
 

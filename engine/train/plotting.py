@@ -40,16 +40,23 @@ def plot_history(history, path, title: str | None = None) -> Path:
         raise ValueError(f"plot_history: the history is empty, nothing to draw to {path}")
     columns = list(dict.fromkeys(k for row in rows for k in row))
     losses = [k for k in ("train_loss", "val_loss") if k in columns]
-    metrics = [k for k in columns if k not in losses and k not in ("epoch", "lr", "time")
-               and any(isinstance(r.get(k), (int, float)) for r in rows)]
+    metrics = [
+        k
+        for k in columns
+        if k not in losses
+        and k not in ("epoch", "lr", "time")
+        and any(isinstance(r.get(k), (int, float)) for r in rows)
+    ]
     panels = [("loss", losses, False)]
     if metrics:
         panels.append(("metrics", metrics, False))
     if "lr" in columns:
         panels.append(("learning rate", ["lr"], True))
 
-    fig = Figure(figsize=(4.2 * len(panels), 3.4), dpi=100, layout="constrained")
+    fig = Figure(figsize=(4.2 * len(panels), 3.4), dpi=100)
     FigureCanvasAgg(fig)
+    # fixed margins: about twice as fast to draw as a constrained layout, for a per-epoch plot
+    fig.subplots_adjust(left=0.07 * 3 / len(panels), right=0.98, bottom=0.15, top=0.78 if title else 0.88, wspace=0.3)
     for i, (name, keys, log_scale) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         for key in keys:

@@ -45,6 +45,7 @@ class ProgressBar(Callback):
     def __init__(self, stream=None, dynamic: bool | None = None, min_interval: float = 0.1, width: int = 20):
         self._stream, self.dynamic, self.min_interval, self.width = stream, dynamic, float(min_interval), int(width)
         self._line_open = False
+        self._last_len = 0  # length of the line on screen, to blank it when redrawing
 
     @property
     def stream(self):
@@ -89,9 +90,11 @@ class ProgressBar(Callback):
         elapsed = now - self.start
         rate = self.samples / elapsed if elapsed > 0 else 0.0
         eta = f"<{_clock(elapsed / batch * (self.total - batch))}" if self.total else ""
-        line = (f"{self._head()} {self._bar(batch, self.total)}  loss {self.loss_sum / self.samples:.4f}  "
-                f"{rate:.0f} samples/s  {_clock(elapsed)}{eta}")
-        self._write("\r" + line.ljust(getattr(self, "_last_len", 0)), end="")
+        line = (
+            f"{self._head()} {self._bar(batch, self.total)}  loss {self.loss_sum / self.samples:.4f}  "
+            f"{rate:.0f} samples/s  {_clock(elapsed)}{eta}"
+        )
+        self._write("\r" + line.ljust(self._last_len), end="")
         self._last_len = len(line)
         self._line_open = True
 
@@ -101,7 +104,7 @@ class ProgressBar(Callback):
         values = "  ".join(f"{k} {_number(v)}" for k, v in logs.items() if k not in ("epoch", "time"))
         line = f"{self._head()} {self._bar(self.batches, self.total)}  {elapsed:.1f}s  {rate:.0f} samples/s  {values}"
         prefix = "\r" if self._line_open else ""
-        self._write(prefix + line.ljust(getattr(self, "_last_len", 0)), end="\n")
+        self._write(prefix + line.ljust(self._last_len), end="\n")
         self._line_open, self._last_len = False, 0
 
     def on_train_end(self, trainer):

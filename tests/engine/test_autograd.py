@@ -243,3 +243,11 @@ def test_same_seed_same_random_numbers():
     engine.manual_seed(7)
     c = engine.randn(5, device="strict")
     np.testing.assert_array_equal(a, engine.backend.asnumpy(c.data))
+
+
+def test_leaves_never_share_gradient_memory():
+    a = engine.tensor([1.0, 2.0], requires_grad=True)
+    b = engine.tensor([[3.0, 4.0]], requires_grad=True)
+    (a + b.reshape(2)).sum().backward()  # Add hands one array to both; reshape makes a view of it
+    a.grad.data[...] = 0.0
+    np.testing.assert_array_equal(b.grad.numpy(), [[1.0, 1.0]])

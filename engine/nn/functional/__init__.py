@@ -27,3 +27,8 @@ from engine.ops.activation import (  # noqa: F401
     tanh,
 )
 from engine.ops.shape import pad  # noqa: F401
+from engine.nn.functional.dropout import dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
+from engine.nn.functional.embedding import embedding  # noqa: F401
+from engine.nn.functional.linear import linear  # noqa: F401
+from engine.nn.functional.normalization import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
+from engine.nn.functional.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell  # noqa: F401

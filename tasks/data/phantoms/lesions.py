@@ -19,9 +19,10 @@ Shape model (a star-shaped region about the centre c). A point x belongs to the 
 * the last sum adds narrow radial spikes (spiculations) of height b_m and angular width ~omega_m
   about random directions w_m (1 - u . w ~ angle^2 / 2).
 
-Benign lesions get a gentle, low-order lobulation only (k in {2, 3}, a_j <= 0.04); malignant ones get
-lobulation of order 3-7 and 2-7 spikes, both multiplied by a per-lesion irregularity drawn from
-U(0.35, 1) * ``irregularity``, so some malignant lesions are subtle. The scale s is then solved so
+Benign lesions get a gentle, low-order lobulation only (one term, k in {2, 3}, a <= 0.04); malignant
+ones get lobulation of order 3-7 (a_j in 0.1-0.3) and 2-7 spikes (b_m in 0.5-1.3), all multiplied by a
+per-lesion irregularity strength drawn from U(0.4, 1) * ``irregularity``, so some malignant lesions
+are subtle. The scale s is then solved so
 that the area (2D) or volume (3D) equals that of a disc/ball of the drawn equivalent radius R:
 area = (1/2) integral g^2 dtheta = pi R^2 gives s = R / mean(g^2)^(1/2) (3D: s = R / mean(g^3)^(1/3)),
 so lesion size cannot tell the classes apart.
@@ -232,7 +233,10 @@ def make_lesion_dataset(n_samples: int, image_size: int = 28, ndim: int = 2, mal
                    shape-irregularity strength).
     ``noise`` is the std of the additive white noise; ``irregularity`` scales the malignant boundary
     perturbations (lower = harder). Defaults aim at a small CNN reaching roughly 0.85-0.97 test AUC
-    with ~2000 training images at 28 x 28.
+    with ~2000 training images at 28 x 28. Calibration run (PyTorch, 2000 train / 2000 test images,
+    Adam 1e-3, batch 64): conv16-pool-conv32-pool-MLP64 reached AUC 0.86 after 10 epochs, 0.94 after
+    20 and 0.95 after 40; a global-average-pooling CNN 0.89 after 25 epochs. Mean intensity, intensity
+    spread and mask area each give AUC 0.48-0.50.
     """
     fn = "make_lesion_dataset"
     n = check_int(n_samples, "n_samples", fn)

@@ -1,0 +1,23 @@
+"""Layers as Modules (torch.nn names); ``engine.nn`` re-exports them."""
+
+from engine.nn.modules.activation import (  # noqa: F401
+    ELU,
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from engine.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d  # noqa: F401
+from engine.nn.modules.container import ModuleDict, ModuleList, Sequential  # noqa: F401
+from engine.nn.modules.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d  # noqa: F401
+from engine.nn.modules.embedding import Embedding  # noqa: F401
+from engine.nn.modules.flatten import Flatten, Unflatten  # noqa: F401
+from engine.nn.modules.instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d  # noqa: F401
+from engine.nn.modules.linear import Identity, Linear  # noqa: F401
+from engine.nn.modules.normalization import GroupNorm, LayerNorm  # noqa: F401
+from engine.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
+from engine.nn.modules.conv_rnn import ConvGRUCell, ConvLSTM, ConvLSTMCell  # noqa: F401
