@@ -358,7 +358,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
             # sum a read-only broadcast view: a leaf's .grad gets memory of its own, so that
             # updating it in place (as users and optimisers may) changes nothing else.
             owner = backend.memory_owner(g.data)
-            if owner in owners or owner != backend.memory_owner(g.data, follow_views=False):
+            if owner in owners or not backend.is_writable(g.data):
                 g = g * 1.0 if create_graph else Tensor(g.data.copy())
                 owner = backend.memory_owner(g.data)
             owners.add(owner)

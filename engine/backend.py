@@ -123,14 +123,22 @@ def asnumpy(array) -> np.ndarray:
     return np.asarray(array)
 
 
-def memory_owner(array, follow_views: bool = True) -> int:
-    """An id for the memory an array's data lives in: views share their base's id
-    (with ``follow_views=False``, the id of the array object itself)."""
+def memory_owner(array) -> int:
+    """An id for the memory an array's data lives in: views share their base's id."""
     if isinstance(array, _strict.StrictArray):
         array = array._a
-    while follow_views and getattr(array, "base", None) is not None and is_array(array.base):
+    while getattr(array, "base", None) is not None and is_array(array.base):
         array = array.base
     return id(array)
+
+
+def is_writable(array) -> bool:
+    """False for read-only arrays and for broadcast views (a zero stride repeats memory)."""
+    if isinstance(array, _strict.StrictArray):
+        array = array._a
+    if isinstance(array, np.ndarray) and not array.flags.writeable:
+        return False
+    return array.size <= 1 or 0 not in array.strides
 
 
 def scipy_module(xp, name: str):

@@ -415,3 +415,125 @@ def check_softsign_function(Softsign) -> bool:
     if not report.passed:
         return _verdict(False, name, f"forward is right but gradcheck fails: {report}")
     return _verdict(True, name, f"forward matches and {report}")
+
+
+# --- 04 multilayer perceptrons ----------------------------------------------------------------
+
+
+def check_parameter_count(n_parameters) -> bool:
+    """How many trainable numbers in the MLP 784 -> 128 -> 64 -> 2 (Linear layers with biases)?"""
+    name = "parameter count"
+    if n_parameters is None:
+        return _verdict(False, name, "not answered yet")
+    sizes = [784, 128, 64, 2]
+    want = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if n_parameters == want:
+        return _verdict(True, name, "784*128+128 + 128*64+64 + 64*2+2 = 108,866")
+    no_bias = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    hint = " (did you forget the biases?)" if n_parameters == no_bias else ""
+    return _verdict(False, name, f"{n_parameters} is not right{hint}; a Linear(a, b) layer has a*b weights "
+                    f"and b biases")
+
+
+def check_cross_entropy_grad(ce_grad) -> bool:
+    """ce_grad(logits (N, K), y (N,) ints) -> dL/dlogits for the mean cross-entropy
+    L = -(1/N) sum_i log softmax(logits_i)[y_i]; compared with the engine's backward."""
+    name = "cross-entropy gradient"
+    import engine
+    import engine.nn.functional as F
+
+    rng = np.random.default_rng(2)
+    for trial in range(5):
+        n, k = int(rng.integers(2, 9)), int(rng.integers(2, 6))
+        z = rng.normal(size=(n, k)) * 3
+        y = rng.integers(0, k, n)
+        zt = engine.tensor(z, requires_grad=True)
+        F.cross_entropy(zt, engine.tensor(y)).backward()
+        ok, got = _call(name, ce_grad, z.copy(), y.copy())
+        if not ok:
+            return False
+        if np.shape(got) != z.shape:
+            return _verdict(False, name, f"expected shape {z.shape}, got {np.shape(got)}")
+        if not _close(got, zt.grad.numpy(), rtol=1e-5, atol=1e-8):
+            ratio = np.asarray(got, float) / np.where(zt.grad.numpy() == 0, np.nan, zt.grad.numpy())
+            hint = " (off by a factor N: the loss is a mean)" if np.allclose(np.nanmean(ratio), n, rtol=1e-3) else ""
+            return _verdict(False, name, f"does not match the engine's gradient{hint}")
+    return _verdict(True, name, "softmax(z) - onehot(y), divided by N")
+
+
+def check_dropout(dropout) -> bool:
+    """dropout(x, p, rng) -> inverted dropout in training mode: each element is zeroed with
+    probability p, the survivors are divided by (1 - p), so the expected output equals x."""
+    name = "inverted dropout"
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 1.5, size=(400, 50))
+    for p in (0.2, 0.5):
+        ok, got = _call(name, dropout, x.copy(), p, np.random.default_rng(1))
+        if not ok:
+            return False
+        got = np.asarray(got, dtype=float)
+        if got.shape != x.shape:
+            return _verdict(False, name, f"the output must have the input's shape {x.shape}, got {got.shape}")
+        zero = got == 0
+        if not np.allclose(got[~zero], x[~zero] / (1 - p)):
+            return _verdict(False, name, f"with p = {p} the kept values must be x / (1 - p) = x / {1 - p}")
+        if abs(zero.mean() - p) > 0.02:
+            return _verdict(False, name, f"with p = {p} about {p:.0%} of the values should be zero, got "
+                            f"{zero.mean():.1%}")
+    masks = []
+    for seed in (1, 2):
+        ok, got = _call(name, dropout, x.copy(), 0.5, np.random.default_rng(seed))
+        if not ok:
+            return False
+        masks.append(np.asarray(got) == 0)
+    if np.array_equal(masks[0], masks[1]):
+        return _verdict(False, name, "the mask must be random: draw it from the rng argument")
+    return _verdict(True, name, "right fraction dropped, survivors scaled by 1/(1-p)")
+
+
+# --- 05 convolutional networks ----------------------------------------------------------------
+
+
+def check_conv_output_size(conv_output_size) -> bool:
+    """conv_output_size(n, k, s, p) -> output length of a convolution (or pooling) along one axis:
+    input length n, kernel k, stride s, zero padding p on both sides."""
+    name = "convolution output size"
+    cases = [(28, 5, 1, 0), (28, 5, 1, 2), (32, 3, 2, 1), (7, 3, 3, 0), (224, 7, 2, 3), (10, 2, 2, 0), (5, 5, 1, 0),
+             (217, 3, 1, 1), (9, 4, 3, 1)]
+    for n, k, s, p in cases:
+        ok, got = _call(name, conv_output_size, n, k, s, p)
+        if not ok:
+            return False
+        want = (n + 2 * p - k) // s + 1
+        if got != want:
+            return _verdict(False, name, f"for n={n}, k={k}, s={s}, p={p} the output has {want} positions, "
+                            f"you gave {got!r}")
+    return _verdict(True, name, "floor((n + 2p - k) / s) + 1")
+
+
+def receptive_field(layers) -> int:
+    """Receptive field of a stack of (kernel, stride) layers: r += (k - 1) * jump; jump *= stride."""
+    r, jump = 1, 1
+    for k, s in layers:
+        r += (k - 1) * jump
+        jump *= s
+    return r
+
+
+def check_receptive_field(r) -> bool:
+    """Receptive field (pixels along one axis) of conv3 -> conv3 -> maxpool2 -> conv3 -> maxpool2 -> conv3
+    (stride 1 convolutions, stride 2 pools)."""
+    name = "receptive field"
+    if r is None:
+        return _verdict(False, name, "not answered yet")
+    want = receptive_field([(3, 1), (3, 1), (2, 2), (3, 1), (2, 2), (3, 1)])
+    if r == want:
+        return _verdict(True, name, f"{want} x {want} input pixels")
+    if r == 1 + 2 * 4:
+        return _verdict(False, name, "the pooling layers widen the field too (a 2 x 2 window adds one pixel "
+                        "of its input)")
+    if r == 1 + 2 * 4 + 1 * 2:
+        return _verdict(False, name, "a stride-2 layer doubles the step (the 'jump') between the input pixels "
+                        "seen by neighbouring units of every later layer")
+    return _verdict(False, name, f"{r} is not right; use r <- r + (k - 1) * jump, jump <- jump * stride, "
+                    f"layer by layer from the input")

@@ -25,8 +25,8 @@ def _linear_grads(g, x, w, need_x: bool, need_w: bool, need_b: bool):
     the same lines serve the fast first-order pass and the differentiable create_graph pass.
     """
     out_features, in_features = w.shape
-    gx = g @ w if need_x else None
-    g2 = g.reshape(-1, out_features)
+    g2 = g.reshape(-1, out_features)  # all leading dims as one batch: a single matrix product
+    gx = (g2 @ w).reshape(x.shape) if need_x else None
     gw = g2.T @ x.reshape(-1, in_features) if need_w else None
     gb = g2.sum(axis=0) if need_b else None
     return gx, gw, gb
@@ -39,10 +39,11 @@ class LinearFunction(Function):
     """
 
     def forward(self, x, w, b=None):
-        y = x @ w.T
+        # (..., in) as one (M, in) matrix: one BLAS call instead of a loop over leading dims
+        y = x.reshape(-1, w.shape[1]) @ w.T
         if b is not None:
             y += b  # y is a fresh array, so adding in place costs no extra memory
-        return y
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     def backward(self, gy):
         x, w = self.inputs[0], self.inputs[1]

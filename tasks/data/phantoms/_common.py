@@ -177,3 +177,20 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float,
     spatial = tuple(range(axes_from, len(shape)))
     std = field.std(axis=spatial, keepdims=True)
     return field / np.maximum(std, 1e-12)
+
+
+def inside_ellipsoids(grid, centres, semi_axes, rotations) -> np.ndarray:
+    """Boolean (N, K, *spatial): is each grid point inside ellipsoid k of sample n?
+
+    grid: open grids (one per axis, array order); centres, semi_axes: (N, K, d); rotations: (N, K, d, d).
+    Computed in float32; callers chunk N to bound the (N, K, *spatial) temporaries.
+    """
+    d = len(grid)
+    centres, semi_axes, rotations = (np.asarray(a, dtype=np.float32) for a in (centres, semi_axes, rotations))
+    expand = (slice(None), slice(None)) + (None,) * d
+    delta = [grid[a][None, None] - centres[expand + (a,)] for a in range(d)]
+    q2 = 0.0
+    for j in range(d):  # body coordinate j = sum_a R[a, j] delta_a
+        qj = sum(rotations[expand + (a, j)] * delta[a] for a in range(d))
+        q2 = q2 + (qj / semi_axes[expand + (j,)]) ** 2
+    return q2 <= 1.0

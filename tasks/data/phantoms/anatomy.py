@@ -25,6 +25,7 @@ import numpy as np
 
 from ._common import (
     as_rng,
+    inside_ellipsoids,
     check_float,
     check_int,
     check_int_range,
@@ -225,21 +226,6 @@ def labels_to_mri(labels, weighting: str = "T1", noise: float = 0.0, bias_field:
 
 
 # ---------------------------------------------------------------------------- random-ellipse bodies
-def _inside_ellipsoids(grid, centres, semi_axes, rotations) -> np.ndarray:
-    """Boolean (N, K, *spatial): is each grid point inside ellipsoid k of sample n?
-
-    grid: open grids (one per axis, array order); centres, semi_axes: (N, K, d); rotations: (N, K, d, d).
-    """
-    d = len(grid)
-    expand = (slice(None), slice(None)) + (None,) * d
-    delta = [grid[a][None, None] - centres[expand + (a,)] for a in range(d)]
-    q2 = 0.0
-    for j in range(d):  # body coordinate j = sum_a R[a, j] delta_a
-        qj = sum(rotations[expand + (a, j)] * delta[a] for a in range(d))
-        q2 = q2 + (qj / semi_axes[expand + (j,)]) ** 2
-    return q2 <= 1.0
-
-
 def random_ellipse_phantoms(n_samples: int, shape: tuple[int, ...] = (64, 64),
                             n_structures: int | tuple[int, int] = (3, 6), seed=0) -> np.ndarray:
     """Random body-like label maps (N, *shape) int64, 2D or 3D, classes from TISSUE_CLASSES.
@@ -274,12 +260,12 @@ def random_ellipse_phantoms(n_samples: int, shape: tuple[int, ...] = (64, 64),
     chunk = max(1, 2_000_000 // (int(np.prod(shape)) * (k_max + 2)))
     for s in range(0, n, chunk):  # chunks bound memory; each chunk is vectorised over samples and pixels
         sl = slice(s, s + chunk)
-        body = _inside_ellipsoids(grid, body_centre[sl], body_axes[sl], body_rot[sl])[:, 0]
-        inner = _inside_ellipsoids(grid, body_centre[sl], body_axes[sl] * fat_fraction[sl],
+        body = inside_ellipsoids(grid, body_centre[sl], body_axes[sl], body_rot[sl])[:, 0]
+        inner = inside_ellipsoids(grid, body_centre[sl], body_axes[sl] * fat_fraction[sl],
                                    body_rot[sl])[:, 0]
         lab = np.where(body, 1, 0)
         lab = np.where(inner, 2, lab)
-        inside = _inside_ellipsoids(grid, centres[sl], axes[sl], rots[sl]) & inner[:, None]
+        inside = inside_ellipsoids(grid, centres[sl], axes[sl], rots[sl]) & inner[:, None]
         active = np.arange(k_max)[None, :] < counts[sl, None]
         for k in range(k_max):  # painting order matters; K is small
             paint = inside[:, k] & active[:, k].reshape((-1,) + (1,) * d)

@@ -1,0 +1,81 @@
+"""im2col / col2im: the unfolded columns follow the formula, col2im is im2col's adjoint, the
+batch is chunked under the memory budget, and the textbook conv2d_naive agrees with conv2d."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import engine
+from engine import backend
+from engine.nn.functional import _im2col as U
+from engine.nn.functional.conv import conv2d, conv2d_naive
+
+RNG = np.random.default_rng(0)
+# (kernel, stride, dilation, padded size)
+GEOMETRIES = [
+    ((3, 3), (1, 1), (1, 1), (6, 7)),
+    ((2, 3), (2, 1), (1, 2), (7, 8)),
+    ((3,), (3,), (2,), (11,)),
+    ((2, 1, 3), (1, 2, 2), (1, 1, 1), (3, 5, 6)),
+    ((1, 1), (1, 1), (1, 1), (4, 5)),  # pointwise: a view, no copy
+]
+
+
+def _out_size(padded, kernel, stride, dilation):
+    return tuple((p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(padded, kernel, stride, dilation))
+
+
+@pytest.mark.parametrize("kernel, stride, dilation, padded", GEOMETRIES)
+def test_im2col_reads_xpad_at_output_times_stride_plus_offset_times_dilation(kernel, stride, dilation, padded):
+    xpad = RNG.normal(size=(3, 2) + padded)  # (C, N, *padded)
+    out = _out_size(padded, kernel, stride, dilation)
+    cols = U.im2col(xpad, kernel, stride, dilation, out)
+    assert cols.shape == (3,) + kernel + (2,) + out
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        for pos in itertools.product(*(range(o) for o in out)):
+            src = tuple(p * s + k * d for p, s, k, d in zip(pos, stride, offset, dilation))
+            np.testing.assert_array_equal(cols[(slice(None),) + offset + (slice(None),) + pos],
+                                          xpad[(slice(None), slice(None)) + src])
+
+
+@pytest.mark.parametrize("kernel, stride, dilation, padded", GEOMETRIES)
+def test_col2im_is_the_adjoint_of_im2col(kernel, stride, dilation, padded, device):
+    """<im2col(x), c> = <x, col2im(c)> for all x, c: col2im is the transpose, as backward needs."""
+    out = _out_size(padded, kernel, stride, dilation)
+    x = RNG.normal(size=(2, 3) + padded)
+    c = RNG.normal(size=(2,) + kernel + (3,) + out)
+    xd, cd = backend.to_device(x, device), backend.to_device(c, device)
+    lhs = float((U.im2col(xd, kernel, stride, dilation, out) * cd).sum())
+    rhs = float((xd * U.col2im(cd, padded, kernel, stride, dilation)).sum())
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+def test_batch_chunks_keep_each_unfolded_chunk_within_the_budget():
+    chunks = U.batch_chunks(10, bytes_per_sample=300, budget=1000)
+    assert chunks == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)]
+    assert U.batch_chunks(4, bytes_per_sample=5000, budget=1000) == [slice(i, i + 1) for i in range(4)]
+    assert U.batch_chunks(7, bytes_per_sample=1, budget=1000) == [slice(0, 7)]
+
+
+def test_the_documented_layer_is_chunked_under_a_few_hundred_megabytes():
+    """Conv2d 3x3 64->64 on a (32, 64, 64, 64) float32 batch unfolds to 302 MB: two chunks."""
+    per_sample = 64 * 9 * 64 * 64 * 4
+    chunks = U.batch_chunks(32, per_sample)
+    assert len(chunks) == 2
+    assert max(c.stop - c.start for c in chunks) * per_sample <= U.UNFOLD_BUDGET_BYTES == 256 * 2**20
+
+
+@pytest.mark.parametrize("stride, padding, dilation, groups", [
+    (1, 0, 1, 1), (2, 1, 1, 1), ((1, 2), (2, 0), (2, 1), 2), (1, "same", 1, 3), (3, "valid", 2, 1),
+])
+def test_conv2d_naive_agrees_with_the_im2col_conv2d(stride, padding, dilation, groups, device):
+    x = engine.tensor(RNG.normal(size=(2, 6, 7, 8)), device=device)
+    w = engine.tensor(RNG.normal(size=(3 * groups, 6 // groups, 3, 2)), device=device)
+    b = engine.tensor(RNG.normal(size=(3 * groups,)), device=device)
+    fast = conv2d(x, w, b, stride, padding, dilation, groups)
+    slow = conv2d_naive(x, w, b, stride, padding, dilation, groups)
+    assert slow.shape == fast.shape
+    np.testing.assert_allclose(slow.numpy(), fast.numpy(), rtol=1e-12, atol=1e-12)
