@@ -14,12 +14,15 @@ from models._layers import layers
 class VGGSmall(nn.Module):
     """x: (N, C, H, W) or (N, C, D, H, W) -> logits (N, num_classes).
 
-    config: widths of the conv layers, "M" for a 2x2 max-pool.
+    config: widths of the conv layers, "M" for a 2x2 max-pool; by default
+    (w, w, M, 2w, 2w, M, 4w, 4w, M) with w = ``width``.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, dims: int = 2,
-                 config=(32, 32, "M", 64, 64, "M", 128, 128, "M"), batchnorm: bool = True, dropout: float = 0.3):
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, dims: int = 2, width: int = 32,
+                 config=None, batchnorm: bool = True, dropout: float = 0.3):
         super().__init__()
+        if config is None:
+            config = (width, width, "M", 2 * width, 2 * width, "M", 4 * width, 4 * width, "M")
         Conv, BatchNorm, MaxPool, _, AdaptiveAvgPool, Dropout = layers(dims)
         blocks = []
         c = in_channels

@@ -49,16 +49,23 @@ def shared_data_dir() -> Path | None:
     return None
 
 
-def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator):
-    """A random subset of n samples keeping the class proportions (stratified); all when n is None."""
-    if n is None or n >= len(y):
-        return x, y
+def stratified_indices(y: np.ndarray, n: int, seed: int | np.random.Generator = 0) -> np.ndarray:
+    """Sorted indices of a random subset of about n samples with the class proportions of y."""
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y)
     keep = []
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         k = max(1, round(n * len(idx) / len(y)))
         keep.append(rng.choice(idx, size=min(k, len(idx)), replace=False))
-    keep = np.sort(np.concatenate(keep))
+    return np.sort(np.concatenate(keep))
+
+
+def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator):
+    """A stratified random subset of n samples; everything when n is None."""
+    if n is None or n >= len(y):
+        return x, y
+    keep = stratified_indices(y, n, rng)
     return x[keep], y[keep]
 
 
@@ -155,7 +162,10 @@ def ecg_data(seed: int = 0) -> dict:
 
     def beats(n, normal):
         shift = rng.normal(0, 0.02, (n, 1))
-        wave = lambda c, w, a: a * np.exp(-((t - c - shift) / w) ** 2)  # noqa: E731
+
+        def wave(centre, width, amplitude):  # one Gaussian bump of the P-QRS-T complex
+            return amplitude * np.exp(-((t - centre - shift) / width) ** 2)
+
         t_amp = np.where(normal, 0.35, -0.3)[:, None] * rng.uniform(0.7, 1.3, (n, 1))
         st = np.where(normal, 0.0, 0.15)[:, None] * (t > 0.45 + shift) * (t < 0.65 + shift)
         x = (wave(0.2, 0.04, 0.15) - wave(0.37, 0.012, 0.2) + wave(0.4, 0.015, 1.5) - wave(0.43, 0.012, 0.3)
@@ -258,7 +268,7 @@ def check_knn_predict(knn_predict) -> bool:
     k training points nearest to x_query (Euclidean distance)."""
     name = "k-NN by hand"
     rng = np.random.default_rng(7)
-    for trial in range(20):
+    for _ in range(20):
         X = rng.normal(size=(40, 3))
         y = (X[:, 0] + 0.5 * rng.normal(size=40) > 0).astype(np.int64)
         q = rng.normal(size=3)
@@ -279,7 +289,7 @@ def check_balanced_accuracy(balanced_accuracy) -> bool:
     from tasks.metrics import balanced_accuracy as reference
 
     rng = np.random.default_rng(3)
-    for trial in range(10):
+    for _ in range(10):
         t = (rng.random(50) < 0.3).astype(np.int64)
         t[:2] = [0, 1]
         p = np.where(rng.random(50) < 0.7, t, 1 - t)
@@ -325,7 +335,7 @@ def check_perceptron_step(perceptron_step) -> bool:
     y_hat = 1 if w.x + b > 0 else 0 and the update w += lr (y - y_hat) x, b += lr (y - y_hat)."""
     name = "perceptron step"
     rng = np.random.default_rng(11)
-    for trial in range(20):
+    for _ in range(20):
         w, x = rng.normal(size=3), rng.normal(size=3)
         b, y, lr = float(rng.normal()), int(rng.integers(0, 2)), float(rng.choice([0.1, 0.5, 1.0]))
         ok, got = _call(name, perceptron_step, w.copy(), b, x.copy(), y, lr)
@@ -443,7 +453,7 @@ def check_cross_entropy_grad(ce_grad) -> bool:
     import engine.nn.functional as F
 
     rng = np.random.default_rng(2)
-    for trial in range(5):
+    for _ in range(5):
         n, k = int(rng.integers(2, 9)), int(rng.integers(2, 6))
         z = rng.normal(size=(n, k)) * 3
         y = rng.integers(0, k, n)
@@ -537,3 +547,85 @@ def check_receptive_field(r) -> bool:
                         "seen by neighbouring units of every later layer")
     return _verdict(False, name, f"{r} is not right; use r <- r + (k - 1) * jump, jump <- jump * stride, "
                     f"layer by layer from the input")
+
+
+# --- 06 auto-encoders -------------------------------------------------------------------------
+
+
+def check_psnr(psnr) -> bool:
+    """psnr(reference, test, data_range) -> 10 log10(data_range^2 / MSE) in dB."""
+    name = "PSNR"
+    from tasks.metrics import psnr as reference
+
+    rng = np.random.default_rng(4)
+    for data_range, sigma in ((1.0, 0.1), (255.0, 10.0), (1.0, 0.01)):
+        a = rng.uniform(0, data_range, (28, 28))
+        b = a + rng.normal(0, sigma, a.shape)
+        ok, got = _call(name, psnr, a.copy(), b.copy(), data_range)
+        if not ok:
+            return False
+        want = reference(a, b, data_range)
+        if not _close(got, want, rtol=1e-6):
+            hint = ""
+            if _close(got, want / 2, rtol=1e-6):
+                hint = " (PSNR uses the squared range over the MSE: 10 log10(R^2 / MSE) = 20 log10(R / RMSE))"
+            return _verdict(False, name, f"expected {want:.3f} dB for data_range={data_range}, got {got!r}{hint}")
+    return _verdict(True, name, "10 log10(R^2 / MSE)")
+
+
+# --- 07 recurrent networks --------------------------------------------------------------------
+
+
+def rnn_exercise_values():
+    """Scalar RNN h_t = tanh(w_x x_t + w_h h_{t-1} + b) of the exercise: (w_x, w_h, b, inputs, h_0)."""
+    return 0.5, 0.9, 0.1, (1.0, 0.0, -1.0), 0.0
+
+
+def check_rnn_by_hand(h3, dh3_dx1) -> bool:
+    """h_3 of the scalar RNN of rnn_exercise_values(), and the derivative dh_3/dx_1."""
+    name = "RNN by hand"
+    if h3 is None or dh3_dx1 is None:
+        return _verdict(False, name, "not answered yet")
+    w_x, w_h, b, xs, h = rnn_exercise_values()
+    hs = []
+    for x in xs:
+        h = math.tanh(w_x * x + w_h * h + b)
+        hs.append(h)
+    grad = w_x * (1 - hs[0] ** 2) * w_h * (1 - hs[1] ** 2) * w_h * (1 - hs[2] ** 2)
+    if not _close(h3, hs[2], rtol=1e-3, atol=1e-5):
+        return _verdict(False, name, f"h_3 is not {h3}; compute h_1 = tanh(w_x x_1 + w_h h_0 + b) first "
+                        f"(h_1 = {hs[0]:.4f})")
+    if not _close(dh3_dx1, grad, rtol=1e-3, atol=1e-6):
+        return _verdict(False, name, f"h_3 = {hs[2]:.5f} is right, dh_3/dx_1 is not: multiply the local "
+                        f"derivatives back through time, w_x (1 - h_1^2) w_h (1 - h_2^2) w_h (1 - h_3^2)")
+    return _verdict(True, name, f"h_3 = {hs[2]:.5f}, dh_3/dx_1 = {grad:.5f}")
+
+
+def check_lstm_step(lstm_step) -> bool:
+    """lstm_step(x (N, I), h (N, H), c (N, H), W_ih (4H, I), W_hh (4H, H), b_ih (4H,), b_hh (4H,)) -> (h', c'),
+    gates stacked in PyTorch's order i, f, g, o; compared with engine.nn.LSTMCell."""
+    name = "LSTM step"
+    import engine
+    from engine import nn
+
+    rng = np.random.default_rng(8)
+    n, i_size, h_size = 3, 4, 5
+    cell = nn.LSTMCell(i_size, h_size, dtype=np.float64)
+    x = rng.normal(size=(n, i_size))
+    h, c = rng.normal(size=(n, h_size)), rng.normal(size=(n, h_size))
+    with engine.no_grad():
+        want_h, want_c = cell(engine.tensor(x), (engine.tensor(h), engine.tensor(c)))
+    weights = [p.detach().numpy().copy() for p in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
+    ok, got = _call(name, lstm_step, x, h, c, *weights)
+    if not ok:
+        return False
+    try:
+        got_h, got_c = got
+    except (TypeError, ValueError):
+        return _verdict(False, name, f"return the pair (h_new, c_new), got {type(got).__name__}")
+    if not _close(got_c, want_c.numpy(), rtol=1e-6, atol=1e-9):
+        return _verdict(False, name, "the new cell state c' = f * c + i * g is wrong (gate order i, f, g, o; "
+                        "g uses tanh, the others the sigmoid)")
+    if not _close(got_h, want_h.numpy(), rtol=1e-6, atol=1e-9):
+        return _verdict(False, name, "c' is right but h' = o * tanh(c') is not")
+    return _verdict(True, name, "matches engine.nn.LSTMCell")

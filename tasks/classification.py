@@ -237,7 +237,7 @@ def run_network(config, data: ClassificationData, run_dir: Path, resume_from=Non
 
     engine.manual_seed(config.seed)
     kwargs = {}
-    if config.width and config.model in ("resnet18", "alexnet"):
+    if config.width and config.model in ("resnet18", "alexnet", "vgg"):
         kwargs["width"] = config.width
     try:
         model = build_model(config.model, data.in_channels, data.n_outputs, data.spatial, **kwargs)

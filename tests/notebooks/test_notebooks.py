@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 from pathlib import Path
 
@@ -93,6 +92,10 @@ def test_runs_top_to_bottom_in_quick_mode(path, monkeypatch):
 
     monkeypatch.setenv("QUICK", "1")  # inherited by the kernel process
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # The lessons multiply small matrices, which BLAS threads do not speed up; on a busy CI machine
+    # spinning threads slowed the training loops down 20-fold. One thread keeps the timing predictable.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOK_DIR)}})

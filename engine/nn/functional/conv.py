@@ -156,7 +156,9 @@ def _check_common(x, w, b, nd, groups, op, transposed):
     else:
         c_out = w.shape[0]
         if c_out % groups:
-            raise ValueError(f"{op}: out_channels={c_out} (weight {tuple(w.shape)}) is not divisible by groups={groups}")
+            raise ValueError(
+                f"{op}: out_channels={c_out} (weight {tuple(w.shape)}) is not divisible by groups={groups}"
+            )
         if c % groups:
             raise ValueError(f"{op}: in_channels={c} (input {tuple(x.shape)}) is not divisible by groups={groups}")
         if c != w.shape[1] * groups:
@@ -185,7 +187,8 @@ class ConvNd(Function):
     Internally everything is channel-major, (C, N, *spatial), which is what makes the product
     one large GEMM per group; y is returned as an (N, O, *out) view of (O, N, *out) memory, so
     a following convolution (or an elementwise op between them, which keeps the memory order)
-    needs no transposing copy.
+    needs no transposing copy. Stride-1 layers compute on the slightly larger "flat" grid of
+    engine/nn/functional/_im2col.py (contiguous copies) and return a view of its valid part.
     """
 
     first_order_only = True
@@ -193,19 +196,50 @@ class ConvNd(Function):
     def __init__(self, stride, pads, dilation, groups):
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
 
+    def _plan(self, in_size):
+        """Choose the unfolding: output size, computing grid, and the padding it needs."""
+        self.out_size = conv_output_size(in_size, self.kernel, self.stride, self.pads, self.dilation)
+        padded = tuple(i + b + a for i, (b, a) in zip(in_size, self.pads))
+        pointwise = all(k == 1 for k in self.kernel) and all(s == 1 for s in self.stride) and padded == in_size
+        plan = None if pointwise else U.flat_grid(padded, self.kernel, self.stride, self.dilation, self.out_size)
+        self.flat = plan is not None
+        if plan is None:
+            self.grid, self.unfold_pads = self.out_size, self.pads
+        else:
+            self.grid, extra = plan
+            (before, after), rest = self.pads[0], self.pads[1:]
+            self.unfold_pads = ((before, after + extra),) + rest
+
     def _unfold(self, xc):
-        """(C, n, *in) -> (G, C/G * K, n * P): the columns of a chunk of samples, channel-major."""
+        """(C, n, *in) -> (G, C/G * K, n * prod(grid)): the columns of a chunk of samples."""
         c, n = xc.shape[:2]
-        cols = U.im2col(U.pad_spatial(xc, self.pads), self.kernel, self.stride, self.dilation, self.out_size)
-        return cols.reshape(self.groups, (c // self.groups) * U.prod(self.kernel), n * U.prod(self.out_size))
+        xpad = U.pad_spatial(xc, self.unfold_pads)
+        if self.flat:
+            cols = U.im2col_flat(xpad, self.kernel, self.dilation, self.grid)
+        else:
+            cols = U.im2col(xpad, self.kernel, self.stride, self.dilation, self.out_size)
+        return cols.reshape(self.groups, (c // self.groups) * U.prod(self.kernel), n * U.prod(self.grid))
+
+    def _fold(self, gcols, in_size):
+        """(C, *kernel, n, *grid) -> (C, n, *in): col2im, then drop the padding."""
+        padded = tuple(i + b + a for i, (b, a) in zip(in_size, self.unfold_pads))
+        if self.flat:
+            gpad = U.col2im_flat(gcols, padded, self.kernel, self.dilation)
+        else:
+            gpad = U.col2im(gcols, padded, self.kernel, self.stride, self.dilation)
+        return U.crop_spatial(gpad, self.unfold_pads)
+
+    def _valid(self):
+        """Index of the true output inside the computing grid."""
+        return (Ellipsis,) + tuple(slice(0, o) for o in self.out_size)
 
     def forward(self, x, w, b=None):
         xp = self.xp
         n, c = x.shape[:2]
         o, g = w.shape[0], self.groups
         self.kernel = w.shape[2:]
-        self.out_size = conv_output_size(x.shape[2:], self.kernel, self.stride, self.pads, self.dilation)
-        p = U.prod(self.out_size)
+        self._plan(x.shape[2:])
+        p = U.prod(self.grid)
         wm = w.reshape(g, o // g, -1)
         xc = U.channels_first(x)
         self.chunks = U.batch_chunks(n, c * U.prod(self.kernel) * p * x.dtype.itemsize)
@@ -218,7 +252,7 @@ class ConvNd(Function):
             y = xp.empty((g, o // g, n, p), dtype=x.dtype)
             for chunk in self.chunks:
                 y[:, :, chunk] = xp.matmul(wm, self._unfold(xc[:, chunk])).reshape(g, o // g, -1, p)
-        y = y.reshape((o, n) + self.out_size)
+        y = y.reshape((o, n) + self.grid)[self._valid()]
         if b is not None:
             y += b.reshape((o,) + (1,) * (y.ndim - 1))
         return U.channels_first(y)
@@ -228,26 +262,29 @@ class ConvNd(Function):
         x, w = self.inputs[0].data, self.inputs[1].data
         n, c = x.shape[:2]
         o, g = w.shape[0], self.groups
-        p = U.prod(self.out_size)
+        p = U.prod(self.grid)
         wm = w.reshape(g, o // g, -1)
         xc = U.channels_first(x)
-        gyc = U.channels_first(gy).reshape(g, o // g, n, p)
+        gyc = U.channels_first(gy)
+        if self.grid != self.out_size:  # zero gradient at the discarded grid positions
+            full = xp.zeros((o, n) + self.grid, dtype=gy.dtype)
+            full[self._valid()] = gyc
+            gyc = full
+        gyc = gyc.reshape(g, o // g, n, p)
         need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
         gxc = xp.empty(xc.shape, dtype=x.dtype) if need_x and len(self.chunks) > 1 else None
         gw = xp.zeros(wm.shape, dtype=w.dtype) if need_w else None
-        padded = tuple(i + b + a for i, (b, a) in zip(x.shape[2:], self.pads))
         for chunk in self.chunks:
             gy_chunk = gyc[:, :, chunk].reshape(g, o // g, -1)  # (G, O/G, n * P)
             if need_w:
                 cols = self.cols if self.cols is not None else self._unfold(xc[:, chunk])
                 # dW^T = cols @ dY^T: the same product as dY @ cols^T, but in the operand order
-                # that OpenBLAS runs 2-4x faster for this shape (long inner dimension n * P)
+                # that OpenBLAS runs 2-4x faster for the large layers (long inner dimension n * P)
                 gw += xp.matmul(cols, gy_chunk.swapaxes(-1, -2)).swapaxes(-1, -2)
                 del cols  # free a recomputed chunk before the input gradient needs as much memory
             if need_x:
                 gcols = xp.matmul(wm.swapaxes(-1, -2), gy_chunk)  # (G, C/G * K, n * P)
-                gcols = gcols.reshape((c,) + self.kernel + (-1,) + self.out_size)
-                g_in = U.crop_spatial(U.col2im(gcols, padded, self.kernel, self.stride, self.dilation), self.pads)
+                g_in = self._fold(gcols.reshape((c,) + self.kernel + (-1,) + self.grid), x.shape[2:])
                 if gxc is None:
                     gxc = g_in
                 else:

@@ -136,26 +136,36 @@ class MaxPoolNd(Function):
         self.padded_shape = xpad.shape
         head = (slice(None), slice(None))
         offsets = list(U.kernel_offsets(self.kernel))
-        best = xpad[head + U.window(offsets[0], self.stride, self.dilation, self.out_size)].copy()
+        # order="K" keeps the input's memory order (e.g. the channel-major output of a convolution)
+        best = xpad[head + U.window(offsets[0], self.stride, self.dilation, self.out_size)].copy(order="K")
         # which kernel offset (row-major number) holds each window's maximum
         self.arg = xp.zeros(best.shape, dtype=xp.int8 if len(offsets) < 128 else xp.int32)
         for number, offset in enumerate(offsets[1:], start=1):
             v = xpad[head + U.window(offset, self.stride, self.dilation, self.out_size)]
             better = v > best  # strict: a tie keeps the first maximum
             if x.dtype.kind == "f":
-                better |= xp.isnan(v)  # NaN propagates, as in PyTorch
-            best = xp.where(better, v, best)
-            self.arg = xp.where(better, xp.asarray(number, dtype=self.arg.dtype), self.arg)
+                better |= v != v  # NaN (the only value unequal to itself) wins, as in PyTorch
+            xp.maximum(best, v, out=best)  # propagates NaN too
+            # arg = where(better, number, arg), as integer arithmetic (several times faster in NumPy)
+            self.arg += better.astype(self.arg.dtype) * (number - self.arg)
         return best
 
     def backward(self, gy):
         xp = self.xp
         gxpad = xp.zeros(self.padded_shape, dtype=gy.dtype)
         head = (slice(None), slice(None))
-        zero = xp.zeros((), dtype=gy.dtype)
+        # disjoint windows (stride >= dilated kernel): each input position is written once
+        overlap = any(s < d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel))
         for number, offset in enumerate(U.kernel_offsets(self.kernel)):
             key = head + U.window(offset, self.stride, self.dilation, self.out_size)
-            gxpad[key] += xp.where(self.arg == number, gy, zero)
+            # gy * mask rather than where(mask, gy, 0): several times faster in NumPy; it differs
+            # only for a non-finite upstream gradient, which then also reaches its window's
+            # other positions (as NaN)
+            routed = gy * (self.arg == number).astype(gy.dtype)
+            if overlap:
+                gxpad[key] += routed
+            else:
+                gxpad[key] = routed
         return U.crop_spatial(gxpad, self.pads)
 
     def indices(self, in_size):
@@ -226,7 +236,7 @@ class AvgPoolNd(Function):
         for offset in U.kernel_offsets(self.kernel):
             v = xpad[head + U.window(offset, self.stride, ones, self.out_size)]
             if total is None:
-                total = v.copy()
+                total = v.copy(order="K")
             else:
                 total += v
         total /= self.divisor
@@ -384,7 +394,7 @@ class AdaptiveMaxPoolNd(Function):
         nd = len(self.out_size)
         in_size = x.shape[2:]
         per_axis = []  # per axis: (out, L) positions, bin offsets clamped to the bin
-        for a, (n_in, n_out) in enumerate(zip(in_size, self.out_size)):
+        for n_in, n_out in zip(in_size, self.out_size):
             bins = adaptive_bins(n_in, n_out)
             longest = max(end - start for start, end in bins)
             start = xp.asarray([s for s, _ in bins], dtype=xp.int64)

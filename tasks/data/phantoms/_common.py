@@ -169,12 +169,15 @@ def gaussian_smooth_periodic(x: np.ndarray, sigma: float, axes_from: int = 1) ->
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float, axes_from: int = 1):
     """Stationary Gaussian random field: white noise smoothed by a Gaussian of ``sigma`` pixels
-    (periodic boundaries), scaled to unit standard deviation per field, float32.
+    (periodic boundaries), shifted and scaled to zero mean and unit standard deviation per field, float32.
 
-    The first ``axes_from`` axes are batch axes (not smoothed), so a whole batch is one call.
+    The first ``axes_from`` axes are batch axes (not smoothed), so a whole batch is one call. (The mean
+    is removed first: for sigma comparable to the field size the smoothed noise is mostly its constant
+    term, which the normalisation would otherwise blow up.)
     """
     field = gaussian_smooth_periodic(rng.standard_normal(shape, dtype=np.float32), sigma, axes_from)
     spatial = tuple(range(axes_from, len(shape)))
+    field = field - field.mean(axis=spatial, keepdims=True)
     std = field.std(axis=spatial, keepdims=True)
     return field / np.maximum(std, 1e-12)
 

@@ -25,11 +25,11 @@ import numpy as np
 
 from ._common import (
     as_rng,
-    inside_ellipsoids,
     check_float,
     check_int,
     check_int_range,
     check_shape,
+    inside_ellipsoids,
     normalized_grid,
     random_rotations,
     smooth_noise,
@@ -162,8 +162,9 @@ def spin_echo_signal(pd, t1, t2, tr: float, te: float):
 def mri_class_intensities(weighting: str = "T1") -> np.ndarray:
     """Per-class MRI intensity (len(TISSUE_CLASSES),), scaled so the brightest tissue is 1."""
     if weighting not in MRI_SEQUENCES:
-        raise ValueError(f"mri_class_intensities: weighting must be one of {sorted(MRI_SEQUENCES)}, "
-                         f"got {weighting!r}")
+        raise ValueError(
+            f"mri_class_intensities: weighting must be one of {sorted(MRI_SEQUENCES)}, got {weighting!r}"
+        )
     tr, te = MRI_SEQUENCES[weighting]
     pd, t1, t2 = MRI_TISSUE_PARAMETERS.T
     s = spin_echo_signal(pd, t1, t2, tr, te)
@@ -175,8 +176,10 @@ def _check_labels(labels, fn: str) -> np.ndarray:
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"{fn}: labels must be an integer array, got dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= len(TISSUE_CLASSES)):
-        raise ValueError(f"{fn}: labels must lie in [0, {len(TISSUE_CLASSES) - 1}], "
-                         f"got range [{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"{fn}: labels must lie in [0, {len(TISSUE_CLASSES) - 1}], "
+            f"got range [{labels.min()}, {labels.max()}]"
+        )
     return labels
 
 
@@ -194,8 +197,14 @@ def labels_to_ct(labels, noise_hu: float = 0.0, seed=0) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def labels_to_mri(labels, weighting: str = "T1", noise: float = 0.0, bias_field: float = 0.0,
-                  batch_axes: int | None = None, seed=0) -> np.ndarray:
+def labels_to_mri(
+    labels,
+    weighting: str = "T1",
+    noise: float = 0.0,
+    bias_field: float = 0.0,
+    batch_axes: int | None = None,
+    seed=0,
+) -> np.ndarray:
     """MRI-like magnitude image from a tissue label map, float32 of the label map's shape.
 
     Intensity = spin-echo signal of the class's (PD, T1, T2) for the sequence ``weighting`` ('T1',
@@ -226,8 +235,9 @@ def labels_to_mri(labels, weighting: str = "T1", noise: float = 0.0, bias_field:
 
 
 # ---------------------------------------------------------------------------- random-ellipse bodies
-def random_ellipse_phantoms(n_samples: int, shape: tuple[int, ...] = (64, 64),
-                            n_structures: int | tuple[int, int] = (3, 6), seed=0) -> np.ndarray:
+def random_ellipse_phantoms(
+    n_samples: int, shape: tuple[int, ...] = (64, 64), n_structures: int | tuple[int, int] = (3, 6), seed=0
+) -> np.ndarray:
     """Random body-like label maps (N, *shape) int64, 2D or 3D, classes from TISSUE_CLASSES.
 
     Model: a body ellipse(oid) (semi-axes 0.65-0.9 of the field of view, random rotation) whose
@@ -261,8 +271,7 @@ def random_ellipse_phantoms(n_samples: int, shape: tuple[int, ...] = (64, 64),
     for s in range(0, n, chunk):  # chunks bound memory; each chunk is vectorised over samples and pixels
         sl = slice(s, s + chunk)
         body = inside_ellipsoids(grid, body_centre[sl], body_axes[sl], body_rot[sl])[:, 0]
-        inner = inside_ellipsoids(grid, body_centre[sl], body_axes[sl] * fat_fraction[sl],
-                                   body_rot[sl])[:, 0]
+        inner = inside_ellipsoids(grid, body_centre[sl], body_axes[sl] * fat_fraction[sl], body_rot[sl])[:, 0]
         lab = np.where(body, 1, 0)
         lab = np.where(inner, 2, lab)
         inside = inside_ellipsoids(grid, centres[sl], axes[sl], rots[sl]) & inner[:, None]
@@ -274,8 +283,14 @@ def random_ellipse_phantoms(n_samples: int, shape: tuple[int, ...] = (64, 64),
     return labels
 
 
-def make_modality_pairs(n_samples: int, shape: tuple[int, ...] = (64, 64), noise: float = 0.02,
-                        bias_field: float = 0.1, ct_noise_hu: float = 10.0, seed=0) -> dict:
+def make_modality_pairs(
+    n_samples: int,
+    shape: tuple[int, ...] = (64, 64),
+    noise: float = 0.02,
+    bias_field: float = 0.1,
+    ct_noise_hu: float = 10.0,
+    seed=0,
+) -> dict:
     """Paired CT-like and MRI-like images of the same random anatomy, for modality synthesis.
 
     Returns a dict with

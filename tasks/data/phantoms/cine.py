@@ -50,13 +50,24 @@ def _wall_motion(theta, infarct_angle: float | None, infarct_width: float, infar
     if infarct_angle is None:
         return np.ones_like(theta)
     delta = np.angle(np.exp(1j * (theta - infarct_angle)))  # wrapped to (-pi, pi]
-    window = np.where(np.abs(delta) < infarct_width / 2, 0.5 * (1 + np.cos(2 * np.pi * delta / infarct_width)), 0.0)
+    window = np.where(
+        np.abs(delta) < infarct_width / 2, 0.5 * (1 + np.cos(2 * np.pi * delta / infarct_width)), 0.0
+    )
     return 1.0 - (1.0 - infarct_motion) * window
 
 
-def beating_heart(n_frames: int = 20, image_size: int = 64, n_slices: int = 1, radial_shortening: float = 0.35,
-                  infarct: bool = False, infarct_motion: float = 0.15, infarct_width_deg: float = 90.0,
-                  es_phase: float = 0.35, noise: float = 0.02, seed=0) -> dict:
+def beating_heart(
+    n_frames: int = 20,
+    image_size: int = 64,
+    n_slices: int = 1,
+    radial_shortening: float = 0.35,
+    infarct: bool = False,
+    infarct_motion: float = 0.15,
+    infarct_width_deg: float = 90.0,
+    es_phase: float = 0.35,
+    noise: float = 0.02,
+    seed=0,
+) -> dict:
     """Short-axis cine of a beating left ventricle with exact masks and ejection fraction.
 
     Returns a dict:
@@ -110,8 +121,9 @@ def beating_heart(n_frames: int = 20, image_size: int = 64, n_slices: int = 1, r
     # surrounding anatomy: body ellipse, lungs, and a right ventricle beating in phase (smaller motion)
     rr, cc = row / size, col / size
     body = ((rr - 0.5) / 0.44) ** 2 + ((cc - 0.5) / 0.47) ** 2 < 1.0
-    lungs = ((((rr - 0.45) / 0.3) ** 2 + ((cc - 0.14) / 0.1) ** 2 < 1.0)
-             | (((rr - 0.45) / 0.3) ** 2 + ((cc - 0.88) / 0.08) ** 2 < 1.0))
+    lungs = (((rr - 0.45) / 0.3) ** 2 + ((cc - 0.14) / 0.1) ** 2 < 1.0) | (
+        ((rr - 0.45) / 0.3) ** 2 + ((cc - 0.88) / 0.08) ** 2 < 1.0
+    )
     rv_centre_col = centre[1] - 1.05 * (r_ed + wall)
     rv_radius = (1.25 * r_ed) * slice_scale[None, :, None, None] * (1.0 - 0.5 * k * s[:, None, None, None])
     rv = (np.hypot(row - centre[0], col - rv_centre_col) < rv_radius) & ~(dist < r_epi)
@@ -154,8 +166,9 @@ def beating_heart(n_frames: int = 20, image_size: int = 64, n_slices: int = 1, r
     }
 
 
-def rayleigh_speckle(rng: np.random.Generator, shape: tuple[int, ...], psf_sigma=(0.7, 1.5),
-                     correlation: float = 0.9) -> np.ndarray:
+def rayleigh_speckle(
+    rng: np.random.Generator, shape: tuple[int, ...], psf_sigma=(0.7, 1.5), correlation: float = 0.9
+) -> np.ndarray:
     """Unit-mean Rayleigh speckle (T, H, W), float32, temporally correlated.
 
     Each frame is |h * z_t| for a complex white Gaussian scatterer field z_t filtered by a Gaussian
@@ -179,8 +192,14 @@ def rayleigh_speckle(rng: np.random.Generator, shape: tuple[int, ...], psf_sigma
     return (np.hypot(field[0], field[1]) / (sigma * np.sqrt(np.pi / 2.0))).astype(np.float32)
 
 
-def ultrasound_speckle_video(n_frames: int = 16, image_size: int = 64, speckle_correlation: float = 0.9,
-                             psf_sigma=(0.7, 1.5), infarct: bool = False, seed=0) -> dict:
+def ultrasound_speckle_video(
+    n_frames: int = 16,
+    image_size: int = 64,
+    speckle_correlation: float = 0.9,
+    psf_sigma=(0.7, 1.5),
+    infarct: bool = False,
+    seed=0,
+) -> dict:
     """Ultrasound-like video of the beating heart: echogenicity x Rayleigh speckle.
 
     Model: video(x, t) = E(x, t) * A(x, t), E the echogenicity of the tissue at x in frame t
@@ -196,7 +215,9 @@ def ultrasound_speckle_video(n_frames: int = 16, image_size: int = 64, speckle_c
     echo = ECHOGENICITY[heart["labels"]]
     echo = ndimage.gaussian_filter(echo, (0, 0.5, 0.5))
     # slow, smooth tissue heterogeneity (+-15 %) so the background is not perfectly uniform
-    texture = gaussian_smooth_periodic(rng.standard_normal((1, image_size, image_size), dtype=np.float32), 4.0)
+    texture = gaussian_smooth_periodic(
+        rng.standard_normal((1, image_size, image_size), dtype=np.float32), 4.0
+    )
     texture = 1.0 + 0.15 * texture / max(float(texture.std()), 1e-12)
     echo = (echo * np.clip(texture, 0.5, 1.5)).astype(np.float32)
     speckle = rayleigh_speckle(rng, echo.shape, psf_sigma, speckle_correlation)

@@ -35,9 +35,17 @@ def _symmetric_from_upper(upper: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-def make_connectome_cohort(n_subjects: int = 200, n_regions: int = 90, n_modules: int = 6,
-                           subnetwork_size: int = 8, edge_density: float = 0.6, effect: float = 0.1,
-                           noise: float = 0.2, score_noise: float = 0.5, seed=0) -> dict:
+def make_connectome_cohort(
+    n_subjects: int = 200,
+    n_regions: int = 90,
+    n_modules: int = 6,
+    subnetwork_size: int = 8,
+    edge_density: float = 0.6,
+    effect: float = 0.1,
+    noise: float = 0.2,
+    score_noise: float = 0.5,
+    seed=0,
+) -> dict:
     """A cohort of connectomes and outcome scores with a planted, score-linked sub-network.
 
     Returns a dict:
@@ -64,7 +72,9 @@ def make_connectome_cohort(n_subjects: int = 200, n_regions: int = 90, n_modules
 
     modules = np.sort(rng.integers(0, n_modules, r))
     same = modules[:, None] == modules[None, :]
-    template = np.where(same, 0.5, 0.1) + _symmetric_from_upper(0.05 * rng.standard_normal(r * (r - 1) // 2), r)
+    template = np.where(same, 0.5, 0.1) + _symmetric_from_upper(
+        0.05 * rng.standard_normal(r * (r - 1) // 2), r
+    )
     np.fill_diagonal(template, 0.0)
 
     subnetwork = np.sort(rng.choice(r, size=k, replace=False))

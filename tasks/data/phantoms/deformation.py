@@ -13,8 +13,9 @@ Images are interpolated linearly and label maps with nearest neighbour (so label
 with scipy.ndimage.map_coordinates; samples outside the image take the nearest edge value.
 
 Elastic fields: white Gaussian displacements smoothed by a Gaussian of ``smoothness`` pixels (with
-periodic boundaries, computed by FFT, so the field is statistically the same everywhere) and rescaled so that the largest displacement length is ``magnitude`` pixels (Simard et al., "Best
-practices for convolutional neural networks applied to visual document analysis", ICDAR 2003).
+periodic boundaries, computed by FFT, so the field is statistically the same everywhere) and rescaled
+so that the largest displacement length is ``magnitude`` pixels (Simard et al., "Best practices for
+convolutional neural networks applied to visual document analysis", ICDAR 2003).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def _check_field(field, fn: str, spatial: tuple[int, ...] | None = None) -> np.n
     return field
 
 
-def random_displacement_field(shape: tuple[int, ...], magnitude: float = 3.0, smoothness: float = 6.0,
-                              seed=0) -> np.ndarray:
+def random_displacement_field(
+    shape: tuple[int, ...], magnitude: float = 3.0, smoothness: float = 6.0, seed=0
+) -> np.ndarray:
     """Smooth random displacement field (d, *shape) float32, max displacement length = ``magnitude`` px.
 
     Model: u = magnitude * (G_s * n) / max_x |G_s * n|(x), n white Gaussian noise per component and
@@ -51,14 +53,21 @@ def random_displacement_field(shape: tuple[int, ...], magnitude: float = 3.0, sm
 def _random_fields(rng, n: int, shape: tuple[int, ...], magnitude: float, smoothness: float) -> np.ndarray:
     """(n, d, *shape) elastic fields, one Gaussian filtering call for the whole batch."""
     d = len(shape)
-    field = gaussian_smooth_periodic(rng.standard_normal((n, d, *shape), dtype=np.float32), smoothness,
-                                     axes_from=2)
+    field = gaussian_smooth_periodic(
+        rng.standard_normal((n, d, *shape), dtype=np.float32), smoothness, axes_from=2
+    )
     peak = np.sqrt((field**2).sum(axis=1)).reshape(n, -1).max(axis=1)
     return (field * (magnitude / np.maximum(peak, 1e-12)).reshape((n,) + (1,) * (d + 1))).astype(np.float32)
 
 
-def random_affine(ndim: int = 2, rotation: float = 10.0, scale: float = 0.1, shear: float = 0.05,
-                  translation: float = 3.0, seed=0) -> tuple[np.ndarray, np.ndarray]:
+def random_affine(
+    ndim: int = 2,
+    rotation: float = 10.0,
+    scale: float = 0.1,
+    shear: float = 0.05,
+    translation: float = 3.0,
+    seed=0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Random affine transform (matrix (d, d), translation (d,)) in pixel units, array-axis order.
 
     A = R S H: R a rotation by U(-rotation, rotation) degrees (in 3D about a random axis, Rodrigues'
@@ -92,23 +101,37 @@ def affine_displacement_field(matrix, translation, shape: tuple[int, ...]) -> np
     """The displacement (d, *shape) float32 of x -> A (x - c) + c + t, c the image centre.
 
     So that warp(image, field) equals scipy.ndimage.affine_transform(image, A, offset=c + t - A c).
+    A batch of transforms, matrix (N, d, d) and translation (N, d), gives fields (N, d, *shape).
     """
     fn = "affine_displacement_field"
     shape = check_shape(shape, fn)
     d = len(shape)
     matrix = np.asarray(matrix, dtype=np.float64)
     translation = np.asarray(translation, dtype=np.float64)
-    if matrix.shape != (d, d) or translation.shape != (d,):
-        raise ValueError(f"{fn}: expected matrix ({d}, {d}) and translation ({d},) for shape {shape}, "
-                         f"got {matrix.shape} and {translation.shape}")
+    batched = matrix.ndim == 3
+    if (
+        matrix.shape[-2:] != (d, d)
+        or translation.shape[-1:] != (d,)
+        or matrix.shape[:-2] != translation.shape[:-1]
+        or matrix.ndim not in (2, 3)
+    ):
+        raise ValueError(
+            f"{fn}: expected matrix ({d}, {d}) and translation ({d},) (or batches of them) for "
+            f"shape {shape}, got {matrix.shape} and {translation.shape}"
+        )
+    matrix, translation = matrix.reshape(-1, d, d), translation.reshape(-1, d)
     centre = (np.asarray(shape) - 1) / 2.0
     grid = pixel_grid(shape)
     rel = [g - c for g, c in zip(grid, centre)]
-    field = np.empty((d, *shape), dtype=np.float32)
-    for i in range(d):
-        mapped = sum(matrix[i, j] * rel[j] for j in range(d)) + centre[i] + translation[i]
-        field[i] = mapped - grid[i]
-    return field
+    n = matrix.shape[0]
+    expand = (slice(None),) + (None,) * d
+    field = np.empty((n, d, *shape), dtype=np.float32)
+    for i in range(d):  # d output components, each vectorised over transforms and pixels
+        mapped = (
+            sum(matrix[expand + (i, j)] * rel[j] for j in range(d)) + (centre[i] + translation[:, i])[expand]
+        )
+        field[:, i] = mapped - grid[i]
+    return field if batched else field[0]
 
 
 def _sample_points(field: np.ndarray) -> np.ndarray:
@@ -128,13 +151,32 @@ def warp(image, field, order: int = 1, mode: str = "nearest") -> np.ndarray:
     field = _check_field(field, fn)
     d = field.shape[0]
     if image.ndim not in (d, d + 1) or tuple(image.shape[-d:]) != tuple(field.shape[1:]):
-        raise ValueError(f"{fn}: image {image.shape} must be (*spatial) or (C, *spatial) with spatial "
-                         f"{field.shape[1:]} of the field {field.shape}")
+        raise ValueError(
+            f"{fn}: image {image.shape} must be (*spatial) or (C, *spatial) with spatial "
+            f"{field.shape[1:]} of the field {field.shape}"
+        )
     coords = _sample_points(field)
     if image.ndim == d:
         return ndimage.map_coordinates(image, coords, order=order, mode=mode).astype(image.dtype, copy=False)
     return np.stack([ndimage.map_coordinates(ch, coords, order=order, mode=mode) for ch in image]).astype(
-        image.dtype, copy=False)
+        image.dtype, copy=False
+    )
+
+
+def _warp_batch(images: np.ndarray, fields: np.ndarray, order: int) -> np.ndarray:
+    """warp for a batch in one call: images (N, *spatial), fields (N, d, *spatial), order 0 or 1.
+
+    The sample index is an extra, integer-valued coordinate, which interpolation of order <= 1 reproduces
+    exactly (higher orders would prefilter across samples and mix them).
+    """
+    n = images.shape[0]
+    spatial = images.shape[1:]
+    points = fields + np.stack(np.broadcast_arrays(*pixel_grid(spatial)))[None]  # (N, d, *spatial)
+    index = np.broadcast_to(np.arange(n, dtype=np.float32).reshape((n,) + (1,) * len(spatial)), (n, *spatial))
+    coords = np.concatenate([index[None], np.moveaxis(points, 1, 0)])
+    return ndimage.map_coordinates(images, coords, order=order, mode="nearest").astype(
+        images.dtype, copy=False
+    )
 
 
 def warp_labels(labels, field) -> np.ndarray:
@@ -171,9 +213,15 @@ def jacobian_determinant(field) -> np.ndarray:
     return np.linalg.det(jac).astype(np.float32)
 
 
-def make_registration_pairs(n_samples: int, shape: tuple[int, ...] = (64, 64), magnitude: float = 3.0,
-                            smoothness: float = 6.0, affine: bool = False, noise: float = 0.0,
-                            seed=0) -> dict:
+def make_registration_pairs(
+    n_samples: int,
+    shape: tuple[int, ...] = (64, 64),
+    magnitude: float = 3.0,
+    smoothness: float = 6.0,
+    affine: bool = False,
+    noise: float = 0.0,
+    seed=0,
+) -> dict:
     """Moving/fixed image pairs with their exact deformation, from random-ellipse anatomy (T1-like MRI).
 
     Returns a dict:
@@ -200,10 +248,12 @@ def make_registration_pairs(n_samples: int, shape: tuple[int, ...] = (64, 64), m
     moving = ndimage.gaussian_filter(moving, [0.0] + [0.7] * d)  # band-limit: fairer to linear interpolation
     fields = _random_fields(rng, n, shape, magnitude, smoothness)
     if affine:
-        for i in range(n):  # one small (d x d) draw per sample; the field itself is vectorised
-            fields[i] += affine_displacement_field(*random_affine(d, seed=rng), shape)
-    fixed = np.stack([warp(m, f) for m, f in zip(moving, fields)])
-    fixed_labels = np.stack([warp_labels(m, f) for m, f in zip(moving_labels, fields)])
+        drawn = [random_affine(d, seed=rng) for _ in range(n)]  # a few scalars per sample, no pixel work
+        fields += affine_displacement_field(
+            np.stack([a for a, _ in drawn]), np.stack([t for _, t in drawn]), shape
+        )
+    fixed = _warp_batch(moving, fields, order=1)
+    fixed_labels = _warp_batch(moving_labels, fields, order=0)
     if noise > 0:
         moving = moving + noise * rng.standard_normal(moving.shape)
         fixed = fixed + noise * rng.standard_normal(fixed.shape)

@@ -6,8 +6,8 @@ Parallel-beam CT. The Radon transform of an image f is the set of its line integ
                                                           r_theta = (-sin theta, cos theta),
 
 in physical coordinates x (columns, rightwards) and y (rows, upwards) centred on the image centre,
-in pixel units. ``radon`` samples each ray every pixel with bilinear interpolation
-(scipy.ndimage.affine_transform, a rotate-and-sum) and sums. ``fbp`` inverts it by filtered back-projection:
+in pixel units. ``radon`` samples each ray every pixel with bilinear interpolation and sums (a
+rotate-and-sum, or the same weights as a sparse matrix). ``fbp`` inverts it by filtered back-projection:
 
     f(x) ~ (pi / n_angles) sum_theta (p_theta * h)(x . e_theta),
 
@@ -39,8 +39,10 @@ FILTERS = ("ramp", "shepp-logan", "cosine", "hann")
 def _check_image2d(image, fn: str) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim not in (2, 3) or not np.issubdtype(image.dtype, np.number):
-        raise ValueError(f"{fn}: image must be a real (H, W) array or an (N, H, W) batch, got shape "
-                         f"{image.shape} and dtype {image.dtype}")
+        raise ValueError(
+            f"{fn}: image must be a real (H, W) array or an (N, H, W) batch, got shape "
+            f"{image.shape} and dtype {image.dtype}"
+        )
     return image
 
 
@@ -52,13 +54,23 @@ def _angles(angles, fn: str) -> np.ndarray:
         return np.arange(angles) * (180.0 / angles)
     angles = np.asarray(angles, dtype=np.float64)
     if angles.ndim != 1 or angles.size == 0:
-        raise ValueError(f"{fn}: angles must be an int (count over [0, 180)) or a 1D array of degrees, "
-                         f"got shape {angles.shape}")
+        raise ValueError(
+            f"{fn}: angles must be an int (count over [0, 180)) or a 1D array of degrees, "
+            f"got shape {angles.shape}"
+        )
     return angles
 
 
 _MATRIX_LIMIT = 8_000_000  # ray samples up to which the sparse projector is built (~100-200 MB)
 _MATRIX_MIN_BATCH = 4  # building the matrix costs about as much as projecting a few images directly
+
+
+def _span(h: int, w: int, parity_of: int) -> int:
+    """Samples covering the image diagonal, with the parity of ``parity_of``: then at 0 degrees the
+    detector bins (parity of W) and ray steps (parity of H) fall on pixel centres, not between them,
+    so the projection does not pick up a half-pixel interpolation blur."""
+    n = int(np.ceil(np.hypot(h, w)))
+    return n + (n - parity_of) % 2
 
 
 @functools.lru_cache(maxsize=8)
@@ -71,29 +83,36 @@ def _projector(shape: tuple[int, int], angles: tuple[float, ...], n_det: int) ->
     """
     h, w = shape
     theta = np.deg2rad(np.asarray(angles))
-    t_len = int(np.ceil(np.hypot(h, w)))
+    t_len = _span(h, w, h)
     s = np.arange(n_det) - (n_det - 1) / 2.0
     t = np.arange(t_len) - (t_len - 1) / 2.0
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
     rows, cols, vals = [], [], []
     chunk = max(1, 2_000_000 // (n_det * t_len))
     for a0 in range(0, theta.size, chunk):
-        th = theta[a0:a0 + chunk, None, None]
+        th = theta[a0 : a0 + chunk, None, None]
         r = cy - (s[:, None] * np.sin(th) + t * np.cos(th))  # (A, n_det, t_len) row of each sample
         c = cx + (s[:, None] * np.cos(th) - t * np.sin(th))
         r0, c0 = np.floor(r), np.floor(c)
         fr, fc = r - r0, c - c0
-        ray = np.broadcast_to((a0 + np.arange(th.shape[0]))[:, None, None] * n_det
-                              + np.arange(n_det)[None, :, None], r.shape)
-        for dr, dc, weight in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc),
-                               (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
+        ray = np.broadcast_to(
+            (a0 + np.arange(th.shape[0]))[:, None, None] * n_det + np.arange(n_det)[None, :, None], r.shape
+        )
+        for dr, dc, weight in (
+            (0, 0, (1 - fr) * (1 - fc)),
+            (0, 1, (1 - fr) * fc),
+            (1, 0, fr * (1 - fc)),
+            (1, 1, fr * fc),
+        ):
             rr, cc = r0 + dr, c0 + dc
             ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w) & (weight > 0)
             rows.append(ray[ok])
             cols.append((rr[ok] * w + cc[ok]).astype(np.int64))
             vals.append(weight[ok])
-    matrix = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                               shape=(theta.size * n_det, h * w))
+    matrix = sparse.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(theta.size * n_det, h * w),
+    )
     return matrix.tocsr()  # duplicate (ray, pixel) entries are summed
 
 
@@ -117,8 +136,10 @@ def _backprojector(shape: tuple[int, int], angles: tuple[float, ...], n_det: int
         rows.append(pixel[ok])
         cols.append((column0 + k).astype(np.int64)[ok])
         vals.append(weight[ok])
-    return sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(h * w, theta.size * n_det)).tocsr()
+    return sparse.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(h * w, theta.size * n_det),
+    ).tocsr()
 
 
 def radon(image, angles=None, n_detectors: int | None = None) -> np.ndarray:
@@ -126,21 +147,23 @@ def radon(image, angles=None, n_detectors: int | None = None) -> np.ndarray:
 
     image: (H, W) or a batch (N, H, W); angles: degrees (1D array), or an int n for n equally spaced
     angles in [0, 180); default 180 one-degree steps. n_detectors: detector bins of one pixel, centred;
-    default ceil(sqrt(H^2 + W^2)) so every ray through the image is recorded. Returns
+    default ceil(sqrt(H^2 + W^2)) (plus one if needed to match the parity of W, so that bins line up
+    with pixel centres) so every ray through the image is recorded. Returns
     (n_angles, n_detectors) or (N, n_angles, n_detectors): line integrals in pixel units.
 
     Every ray is sampled once per pixel along its length with bilinear interpolation (zero outside the
-    image) and the samples are summed. Small geometries use a cached sparse matrix of those weights
-    (one product for a whole batch); single images and large geometries resample the image once per angle with
-    scipy.ndimage.affine_transform onto a (ray position, detector position) grid (rotate-and-sum).
+    image) and the samples are summed. Batches in small geometries use a cached sparse matrix of those
+    weights (one product for the whole batch); single images and large geometries resample the image
+    once per angle with scipy.ndimage.affine_transform onto a (ray position, detector position) grid
+    (rotate-and-sum).
     """
     fn = "radon"
     image = _check_image2d(image, fn)
     batch = image if image.ndim == 3 else image[None]
     n, h, w = batch.shape
     theta_deg = _angles(angles, fn)
-    n_det = int(np.ceil(np.hypot(h, w))) if n_detectors is None else check_int(n_detectors, "n_detectors", fn)
-    t_len = int(np.ceil(np.hypot(h, w)))
+    n_det = _span(h, w, w) if n_detectors is None else check_int(n_detectors, "n_detectors", fn)
+    t_len = _span(h, w, h)
     data = batch.astype(np.float64, copy=False)
     if n >= _MATRIX_MIN_BATCH and theta_deg.size * n_det * t_len <= _MATRIX_LIMIT:
         matrix = _projector((h, w), tuple(theta_deg.tolist()), n_det)
@@ -156,8 +179,9 @@ def radon(image, angles=None, n_detectors: int | None = None) -> np.ndarray:
         # x = s cos - t sin, y = s sin + t cos, i.e. (row, col) = (cy - y, cx + x)
         matrix = np.array([[1.0, 0.0, 0.0], [0.0, -c, -s], [0.0, -s, c]])
         offset = np.array([0.0, cy + c * tc + s * sc, cx + s * tc - c * sc])
-        samples = ndimage.affine_transform(data, matrix, offset, output_shape=(n, t_len, n_det), order=1,
-                                           mode="grid-constant", cval=0.0)
+        samples = ndimage.affine_transform(
+            data, matrix, offset, output_shape=(n, t_len, n_det), order=1, mode="grid-constant", cval=0.0
+        )
         out[:, a] = samples.sum(axis=1)  # step dt = 1 pixel
     return out if image.ndim == 3 else out[0]
 
@@ -187,7 +211,9 @@ def ramp_filter(n_detectors: int, window: str = "ramp") -> np.ndarray:
     return response
 
 
-def fbp(sinogram, angles=None, output_shape: tuple[int, int] | None = None, window: str = "ramp") -> np.ndarray:
+def fbp(
+    sinogram, angles=None, output_shape: tuple[int, int] | None = None, window: str = "ramp"
+) -> np.ndarray:
     """Filtered back-projection: image (H, W) float32 from a parallel-beam sinogram (n_angles, n_det).
 
     angles: as in ``radon`` (they must match the sinogram rows); output_shape defaults to the largest
@@ -196,20 +222,25 @@ def fbp(sinogram, angles=None, output_shape: tuple[int, int] | None = None, wind
     fn = "fbp"
     sinogram = np.asarray(sinogram)
     if sinogram.ndim not in (2, 3):
-        raise ValueError(f"{fn}: sinogram must be (n_angles, n_detectors) or a batch of them, got {sinogram.shape}")
+        raise ValueError(
+            f"{fn}: sinogram must be (n_angles, n_detectors) or a batch of them, got {sinogram.shape}"
+        )
     batch = sinogram if sinogram.ndim == 3 else sinogram[None]
     n, n_angles, n_det = batch.shape
     theta_deg = _angles(angles, fn)
     if theta_deg.size != n_angles:
-        raise ValueError(f"{fn}: {theta_deg.size} angles for a sinogram with {n_angles} rows {sinogram.shape}")
+        raise ValueError(
+            f"{fn}: {theta_deg.size} angles for a sinogram with {n_angles} rows {sinogram.shape}"
+        )
     if output_shape is None:
         side = int(np.floor(n_det / np.sqrt(2.0)))
         output_shape = (side, side)
     h, w = (check_int(v, "output_shape", fn) for v in output_shape)
     response = ramp_filter(n_det, window)
     n_fft = response.size  # the response is real and even: filter with the real FFT
-    filtered = fft.irfft(fft.rfft(batch, n=n_fft, axis=-1) * response[: n_fft // 2 + 1], n=n_fft,
-                         axis=-1)[..., :n_det]
+    filtered = fft.irfft(fft.rfft(batch, n=n_fft, axis=-1) * response[: n_fft // 2 + 1], n=n_fft, axis=-1)[
+        ..., :n_det
+    ]
 
     if n >= _MATRIX_MIN_BATCH and n_angles * h * w <= _MATRIX_LIMIT:
         back = _backprojector((h, w), tuple(theta_deg.tolist()), n_det)
@@ -244,8 +275,15 @@ MU_WATER_PER_MM = 0.019
 """Linear attenuation of water near 70 keV, about 0.19 / cm (NIST XCOM), per millimetre."""
 
 
-def make_low_dose_ct_pairs(n_samples: int, image_size: int = 64, n_angles: int = 120, i0_low: float = 2e4,
-                           i0_full: float | None = 1e6, fov_mm: float = 320.0, seed=0) -> dict:
+def make_low_dose_ct_pairs(
+    n_samples: int,
+    image_size: int = 64,
+    n_angles: int = 120,
+    i0_low: float = 2e4,
+    i0_full: float | None = 1e6,
+    fov_mm: float = 320.0,
+    seed=0,
+) -> dict:
     """Low-dose / full-dose CT reconstructions of the same random anatomy (anatomy.random_ellipse_phantoms).
 
     Attenuation mu = mu_water (1 + HU / 1000) per pixel of fov_mm / image_size millimetres, so line
@@ -305,8 +343,9 @@ def blur(images, sigma: float, batch_axes: int = 1) -> np.ndarray:
     sigma = check_float(sigma, "sigma", "blur", low=0.0)
     if sigma == 0:
         return images.copy()
-    return ndimage.gaussian_filter(images, [0.0] * batch_axes + [sigma] * (images.ndim - batch_axes),
-                                   mode="nearest")
+    return ndimage.gaussian_filter(
+        images, [0.0] * batch_axes + [sigma] * (images.ndim - batch_axes), mode="nearest"
+    )
 
 
 def downsample(images, factor: int, batch_axes: int = 1) -> np.ndarray:
@@ -357,9 +396,16 @@ def _mri_batch(rng, n: int, size: int, ndim: int) -> np.ndarray:
     return blur(labels_to_mri(labels, "T1", bias_field=0.1, batch_axes=1, seed=rng), 0.5)
 
 
-def make_resolution_pairs(n_samples: int, image_size: int = 64, ndim: int = 2, factor: int = 2,
-                          blur_sigma: float | None = None, noise_low: float = 0.03, noise_high: float = 0.01,
-                          seed=0) -> dict:
+def make_resolution_pairs(
+    n_samples: int,
+    image_size: int = 64,
+    ndim: int = 2,
+    factor: int = 2,
+    blur_sigma: float | None = None,
+    noise_low: float = 0.03,
+    noise_high: float = 0.01,
+    seed=0,
+) -> dict:
     """Low-resolution / high-resolution pairs (a 3T-like vs 7T-like acquisition of the same anatomy).
 
     high = x + noise_high n (the high-field image: smaller voxels, higher SNR);
@@ -390,8 +436,15 @@ def make_resolution_pairs(n_samples: int, image_size: int = 64, ndim: int = 2, f
     }
 
 
-def make_restoration_pairs(n_samples: int, image_size: int = 64, ndim: int = 2, blur_sigma: float = 0.0,
-                           noise_sigma: float = 0.05, noise_model: str = "gaussian", seed=0) -> dict:
+def make_restoration_pairs(
+    n_samples: int,
+    image_size: int = 64,
+    ndim: int = 2,
+    blur_sigma: float = 0.0,
+    noise_sigma: float = 0.05,
+    noise_model: str = "gaussian",
+    seed=0,
+) -> dict:
     """Clean / degraded pairs for denoising (blur_sigma = 0) and deblurring (blur_sigma > 0).
 
     degraded = noise(G_sigma * clean) with ``noise_model`` in NOISE_MODELS. Returns ``clean`` and

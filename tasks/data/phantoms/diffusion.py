@@ -24,7 +24,9 @@ import numpy as np
 from ._common import as_rng, check_float, check_int, random_unit_vectors
 
 
-def gradient_table(n_directions: int = 30, b_values=(1000.0,), n_b0: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def gradient_table(
+    n_directions: int = 30, b_values=(1000.0,), n_b0: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """b-values (M,) and unit gradient directions (M, 3): n_b0 b = 0 volumes, then every b-value with
     ``n_directions`` directions spread evenly over a hemisphere (a Fibonacci spiral; the signal is
     symmetric under g -> -g, so a hemisphere suffices)."""
@@ -92,7 +94,9 @@ def dti_signal(tensors, bvals, bvecs, s0=1.0) -> np.ndarray:
     bvals = np.asarray(bvals, dtype=np.float64)
     bvecs = np.asarray(bvecs, dtype=np.float64)
     if bvecs.shape != (bvals.size, 3):
-        raise ValueError(f"dti_signal: bvecs must be ({bvals.size}, 3) for {bvals.size} b-values, got {bvecs.shape}")
+        raise ValueError(
+            f"dti_signal: bvecs must be ({bvals.size}, 3) for {bvals.size} b-values, got {bvecs.shape}"
+        )
     quad = np.einsum("mi,...ij,mj->...m", bvecs, np.asarray(tensors, dtype=np.float64), bvecs)
     return np.asarray(s0, dtype=np.float64)[..., None] * np.exp(-bvals * quad)
 
@@ -110,8 +114,14 @@ def _design_matrix(bvals, bvecs) -> np.ndarray:
     """Rows [1, -b gx^2, -b gy^2, -b gz^2, -2b gx gy, -2b gx gz, -2b gy gz] for ln S."""
     g = np.asarray(bvecs, dtype=np.float64)
     b = np.asarray(bvals, dtype=np.float64)[:, None]
-    cols = [g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, 2 * g[:, 0] * g[:, 1], 2 * g[:, 0] * g[:, 2],
-            2 * g[:, 1] * g[:, 2]]
+    cols = [
+        g[:, 0] ** 2,
+        g[:, 1] ** 2,
+        g[:, 2] ** 2,
+        2 * g[:, 0] * g[:, 1],
+        2 * g[:, 0] * g[:, 2],
+        2 * g[:, 1] * g[:, 2],
+    ]
     return np.concatenate([np.ones((b.shape[0], 1)), -b * np.stack(cols, axis=1)], axis=1)
 
 
@@ -123,17 +133,27 @@ def fit_tensor(signals, bvals, bvecs, min_signal: float = 1e-8) -> tuple[np.ndar
     if signals.shape[-1] != design.shape[0]:
         raise ValueError(f"{fn}: signals have {signals.shape[-1]} measurements, the table {design.shape[0]}")
     if np.linalg.matrix_rank(design) < 7:
-        raise ValueError(f"{fn}: the gradient table cannot determine a tensor (needs >= 6 non-collinear "
-                         f"directions and a b = 0 or second shell)")
+        raise ValueError(
+            f"{fn}: the gradient table cannot determine a tensor (needs >= 6 non-collinear "
+            f"directions and a b = 0 or second shell)"
+        )
     coef = np.log(np.maximum(signals, min_signal)) @ np.linalg.pinv(design).T  # (..., 7)
     dxx, dyy, dzz, dxy, dxz, dyz = (coef[..., i] for i in range(1, 7))
-    tensors = np.stack([np.stack([dxx, dxy, dxz], -1), np.stack([dxy, dyy, dyz], -1),
-                        np.stack([dxz, dyz, dzz], -1)], axis=-2)
+    tensors = np.stack(
+        [np.stack([dxx, dxy, dxz], -1), np.stack([dxy, dyy, dyz], -1), np.stack([dxz, dyz, dzz], -1)], axis=-2
+    )
     return tensors, np.exp(coef[..., 0])
 
 
-def make_diffusion_dataset(n_voxels: int = 1000, n_directions: int = 30, b_value: float = 1000.0, snr: float = 20.0,
-                           fa_range=(0.05, 0.9), md_range=(0.6e-3, 1.2e-3), seed=0) -> dict:
+def make_diffusion_dataset(
+    n_voxels: int = 1000,
+    n_directions: int = 30,
+    b_value: float = 1000.0,
+    snr: float = 20.0,
+    fa_range=(0.05, 0.9),
+    md_range=(0.6e-3, 1.2e-3),
+    seed=0,
+) -> dict:
     """Voxel-wise DTI signals with known tensors (FA, MD and orientation uniform in their ranges).
 
     Returns ``signals`` (N, M) float32 with Rician noise (sigma = S0 / snr, S0 = 1; snr = inf for none),
@@ -166,8 +186,9 @@ def make_diffusion_dataset(n_voxels: int = 1000, n_directions: int = 30, b_value
     }
 
 
-def dti_phantom_slice(image_size: int = 32, n_directions: int = 30, b_value: float = 1000.0, snr: float = 30.0,
-                      seed=0) -> dict:
+def dti_phantom_slice(
+    image_size: int = 32, n_directions: int = 30, b_value: float = 1000.0, snr: float = 30.0, seed=0
+) -> dict:
     """A 2D DTI slice: fluid surround, a ring of white matter whose fibres run around it, a straight
     bundle across the middle, grey-matter-like tissue elsewhere.
 
@@ -190,7 +211,9 @@ def dti_phantom_slice(image_size: int = 32, n_directions: int = 30, b_value: flo
     tangent = np.stack([-y / np.maximum(r, 1e-9), x / np.maximum(r, 1e-9), np.zeros_like(r)], axis=-1)
     along = np.broadcast_to(np.array([1.0, 0.0, 0.0]), tangent.shape)
     through = np.broadcast_to(np.array([0.0, 0.0, 1.0]), tangent.shape)
-    direction = np.where((labels == 2)[..., None], tangent, np.where((labels == 3)[..., None], along, through))
+    direction = np.where(
+        (labels == 2)[..., None], tangent, np.where((labels == 3)[..., None], along, through)
+    )
     fa = np.array([0.0, 0.15, 0.7, 0.8])[labels]
     md = np.array([3.0e-3, 0.8e-3, 0.7e-3, 0.7e-3])[labels]
     tensors, evals, _ = tensors_from_fa_md(fa, md, direction)

@@ -65,8 +65,10 @@ def concentrations_to_rgb(concentrations, stain_matrix) -> np.ndarray:
     if v.ndim == 2:
         v = np.broadcast_to(v, (c.shape[0], *v.shape))
     if c.ndim != 4 or c.shape[1] != v.shape[1] or v.shape[0] != c.shape[0] or v.shape[2] != 3:
-        raise ValueError(f"concentrations_to_rgb: expected concentrations (N, S, H, W) and stain matrices "
-                         f"(N, S, 3) or (S, 3), got {c.shape} and {np.shape(stain_matrix)}")
+        raise ValueError(
+            f"concentrations_to_rgb: expected concentrations (N, S, H, W) and stain matrices "
+            f"(N, S, 3) or (S, 3), got {c.shape} and {np.shape(stain_matrix)}"
+        )
     od = np.einsum("nshw,nsc->nchw", c, v)
     return np.exp(-np.log(10.0).astype(np.float32) * od)
 
@@ -83,8 +85,16 @@ def stain_concentrations(rgb, stain_matrix) -> np.ndarray:
     return np.einsum("nchw,ncs->nshw", od, pinv).astype(np.float32)
 
 
-def make_histology_tiles(n_tiles: int, tile_size: int = 64, n_nuclei=(8, 25), nucleus_radius=(2.5, 5.0),
-                         n_sites: int = 3, site_variation: float = 0.08, noise: float = 0.01, seed=0) -> dict:
+def make_histology_tiles(
+    n_tiles: int,
+    tile_size: int = 64,
+    n_nuclei=(8, 25),
+    nucleus_radius=(2.5, 5.0),
+    n_sites: int = 3,
+    site_variation: float = 0.08,
+    noise: float = 0.01,
+    seed=0,
+) -> dict:
     """H&E-like RGB tiles with nucleus masks, from a Beer-Lambert stain model (module docstring).
 
     Tissue model per tile: eosin-stained stroma with a smooth fibrous texture and a faint haematoxylin
@@ -114,8 +124,11 @@ def make_histology_tiles(n_tiles: int, tile_size: int = 64, n_nuclei=(8, 25), nu
     k_max = max(k_hi, 1)
     counts = rng.integers(k_lo, k_hi + 1, n)
     px = 2.0 / size
-    semi = rng.uniform(r_lo, r_hi, (n, k_max, 1)) * px * np.stack(
-        [rng.uniform(1.0, 1.6, (n, k_max)), np.ones((n, k_max))], axis=-1)
+    semi = (
+        rng.uniform(r_lo, r_hi, (n, k_max, 1))
+        * px
+        * np.stack([rng.uniform(1.0, 1.6, (n, k_max)), np.ones((n, k_max))], axis=-1)
+    )
     centres = rng.uniform(-1.0, 1.0, (n, k_max, 2))
     rots = random_rotations(rng, n * k_max, 2).reshape(n, k_max, 2, 2)
     grid = normalized_grid((size, size))

@@ -66,8 +66,13 @@ def _top_k(keys: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def cartesian_mask(shape: tuple[int, int], acceleration: float = 4.0, center_fraction: float = 0.08,
-                   seed=0, n_masks: int | None = None) -> np.ndarray:
+def cartesian_mask(
+    shape: tuple[int, int],
+    acceleration: float = 4.0,
+    center_fraction: float = 0.08,
+    seed=0,
+    n_masks: int | None = None,
+) -> np.ndarray:
     """Random Cartesian line mask (H, W) bool: whole columns (phase-encoding lines) kept or dropped.
 
     Keeps exactly round(W / acceleration) columns: the round(W * center_fraction) central ones (the
@@ -84,16 +89,24 @@ def cartesian_mask(shape: tuple[int, int], acceleration: float = 4.0, center_fra
     centre = np.zeros(w, dtype=bool)
     centre[_centre_lines(w, center_fraction)] = True
     if centre.sum() > n_keep:
-        raise ValueError(f"{fn}: the centre ({centre.sum()} lines) exceeds the {n_keep} lines allowed by "
-                         f"acceleration {acceleration} for width {w}")
+        raise ValueError(
+            f"{fn}: the centre ({centre.sum()} lines) exceeds the {n_keep} lines allowed by "
+            f"acceleration {acceleration} for width {w}"
+        )
     keys = np.where(centre, -1.0, rng.random((n, w)))  # uniform keys: a random subset of the others
     lines = _top_k(keys, n_keep - int(centre.sum())) | centre
     masks = np.broadcast_to(lines[:, None, :], (n, h, w)).copy()
     return masks[0] if n_masks is None else masks
 
 
-def variable_density_mask(shape: tuple[int, int], acceleration: float = 4.0, center_radius: float = 0.08,
-                          power: float = 3.0, seed=0, n_masks: int | None = None) -> np.ndarray:
+def variable_density_mask(
+    shape: tuple[int, int],
+    acceleration: float = 4.0,
+    center_radius: float = 0.08,
+    power: float = 3.0,
+    seed=0,
+    n_masks: int | None = None,
+) -> np.ndarray:
     """Random 2D variable-density point mask (H, W) bool (for 2D phase encoding / 3D Cartesian MRI).
 
     Keeps exactly round(H W / acceleration) k-space points: all points within ``center_radius`` of the
@@ -116,8 +129,10 @@ def variable_density_mask(shape: tuple[int, int], acceleration: float = 4.0, cen
     n_keep = max(1, int(round(h * w / acceleration)))
     centre = r <= center_radius
     if centre.sum() > n_keep:
-        raise ValueError(f"{fn}: the centre ({centre.sum()} points) exceeds the {n_keep} points allowed by "
-                         f"acceleration {acceleration}")
+        raise ValueError(
+            f"{fn}: the centre ({centre.sum()} points) exceeds the {n_keep} points allowed by "
+            f"acceleration {acceleration}"
+        )
     weights = np.maximum(1.0 - r / (r.max() * (1 + 1e-6)), 1e-12) ** power
     keys = np.log(rng.random((n, h * w))) / np.maximum(weights, 1e-300)  # log(u^(1/w)), monotone
     keys = np.where(centre, -np.inf, keys)
@@ -149,8 +164,15 @@ def zero_filled(kspace, mask=None) -> np.ndarray:
     return ifft2c(k).astype(np.complex64)
 
 
-def make_cine_kspace(n_frames: int = 20, image_size: int = 64, acceleration: float = 4.0,
-                     center_fraction: float = 0.08, noise: float = 0.0, seed=0, **heart_kwargs) -> dict:
+def make_cine_kspace(
+    n_frames: int = 20,
+    image_size: int = 64,
+    acceleration: float = 4.0,
+    center_fraction: float = 0.08,
+    noise: float = 0.0,
+    seed=0,
+    **heart_kwargs,
+) -> dict:
     """Undersampled multi-frame (cine) k-space of the beating-heart phantom (cine.beating_heart).
 
     Each frame gets its own random Cartesian line mask (k-t sampling: different lines in different
@@ -186,9 +208,15 @@ def make_cine_kspace(n_frames: int = 20, image_size: int = 64, acceleration: flo
     }
 
 
-def make_kspace_dataset(n_samples: int, image_size: int = 64, acceleration: float = 4.0,
-                        center_fraction: float = 0.08, mask_kind: str = "cartesian", noise: float = 0.0,
-                        seed=0) -> dict:
+def make_kspace_dataset(
+    n_samples: int,
+    image_size: int = 64,
+    acceleration: float = 4.0,
+    center_fraction: float = 0.08,
+    mask_kind: str = "cartesian",
+    noise: float = 0.0,
+    seed=0,
+) -> dict:
     """Single-coil undersampled MRI from random anatomy (T1-like images of anatomy.random_ellipse_phantoms).
 
     Returns ``images`` (N, 1, S, S) float32 targets, ``masks`` (N, S, S) bool (one random mask per image;

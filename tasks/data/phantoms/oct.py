@@ -39,8 +39,14 @@ _THICKNESS = np.array([0.035, 0.075, 0.04, 0.03, 0.08, 0.025, 0.03])
 _FOVEA_DEPTH = np.array([0.95, 0.9, 0.8, 0.6, -0.3, 0.0, 0.0])  # negative: the ONL thickens
 
 
-def make_oct_bscans(n_samples: int, shape: tuple[int, int] = (128, 128), speckle: bool = True,
-                    noise: float = 0.01, attenuation: float = 0.01, seed=0) -> dict:
+def make_oct_bscans(
+    n_samples: int,
+    shape: tuple[int, int] = (128, 128),
+    speckle: bool = True,
+    noise: float = 0.01,
+    attenuation: float = 0.01,
+    seed=0,
+) -> dict:
     """Random retinal B-scans with their layer boundaries (module docstring).
 
     shape: (depth H, width W). Returns a dict:
@@ -65,8 +71,13 @@ def make_oct_bscans(n_samples: int, shape: tuple[int, int] = (128, 128), speckle
     pit = np.exp(-((x[None, :] - fovea[:, None]) ** 2) / (2 * pit_width[:, None] ** 2))  # (N, W)
     variation = smooth_noise(rng, (n, n_layers, w), sigma=w / 10.0, axes_from=2)
     scale = rng.uniform(0.85, 1.15, (n, n_layers, 1))
-    thickness = (_THICKNESS[None, :, None] * h * scale * (1.0 + 0.15 * variation)
-                 * (1.0 - _FOVEA_DEPTH[None, :, None] * pit[:, None, :]))
+    thickness = (
+        _THICKNESS[None, :, None]
+        * h
+        * scale
+        * (1.0 + 0.15 * variation)
+        * (1.0 - _FOVEA_DEPTH[None, :, None] * pit[:, None, :])
+    )
     thickness = np.maximum(thickness, 0.2)  # layers never vanish completely or invert
 
     centre = rng.uniform(0.6, 0.7, n) * h

@@ -31,7 +31,9 @@ from ._common import as_rng, check_float, check_int
 BASELINES = ("weibull", "exponential")
 
 
-def cox_event_times(risk, baseline: str = "weibull", shape: float = 1.5, scale: float = 10.0, seed=0) -> np.ndarray:
+def cox_event_times(
+    risk, baseline: str = "weibull", shape: float = 1.5, scale: float = 10.0, seed=0
+) -> np.ndarray:
     """Event times (N,) float64 from a Cox model with linear risk ``risk`` (N,), by inverse transform."""
     fn = "cox_event_times"
     if baseline not in BASELINES:
@@ -62,9 +64,18 @@ def censoring_rate(event_times, fraction: float) -> float:
     return float(np.exp(0.5 * (lo + hi)))
 
 
-def make_survival_cohort(n_subjects: int = 500, n_features: int = 4, coefficients=None, baseline: str = "weibull",
-                         weibull_shape: float = 1.5, baseline_scale: float = 10.0, censoring_fraction: float = 0.3,
-                         with_images: bool = False, image_size: int = 32, seed=0) -> dict:
+def make_survival_cohort(
+    n_subjects: int = 500,
+    n_features: int = 4,
+    coefficients=None,
+    baseline: str = "weibull",
+    weibull_shape: float = 1.5,
+    baseline_scale: float = 10.0,
+    censoring_fraction: float = 0.3,
+    with_images: bool = False,
+    image_size: int = 32,
+    seed=0,
+) -> dict:
     """A censored survival cohort with known risk (module docstring).
 
     Features: standard normal (N, P) unless ``with_images``, where feature 0 is the lesion radius

@@ -79,3 +79,49 @@ def test_conv2d_naive_agrees_with_the_im2col_conv2d(stride, padding, dilation, g
     slow = conv2d_naive(x, w, b, stride, padding, dilation, groups)
     assert slow.shape == fast.shape
     np.testing.assert_allclose(slow.numpy(), fast.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel, dilation, size", [((3, 3), (1, 1), (6, 7)), ((2, 3), (2, 1), (7, 5)),
+                                                    ((4,), (2,), (11,)), ((2, 2, 3), (1, 2, 1), (4, 5, 6))])
+def test_flat_unfolding_holds_the_same_columns_on_its_grid(kernel, dilation, size, device, monkeypatch):
+    """Stride 1: the contiguous-run unfolding equals im2col on the valid part of its grid, and
+    col2im_flat is its adjoint."""
+    monkeypatch.setattr(U, "FLAT_MAX_WASTE", float("inf"))
+    out = _out_size(size, kernel, (1,) * len(size), dilation)
+    grid, extra = U.flat_grid(size, kernel, (1,) * len(size), dilation, out)
+    assert grid == out[:1] + size[1:]
+    x = RNG.normal(size=(2, 3) + size)
+    xpad = U.pad_spatial(x, ((0, extra),) + ((0, 0),) * (len(size) - 1))
+    flat = U.im2col_flat(backend.to_device(xpad, device), kernel, dilation, grid)
+    valid = (Ellipsis,) + tuple(slice(0, o) for o in out)
+    reference = U.im2col(x, kernel, (1,) * len(size), dilation, out)
+    np.testing.assert_array_equal(backend.asnumpy(flat)[valid], reference)
+    c = RNG.normal(size=flat.shape)
+    lhs = float((flat * backend.to_device(c, device)).sum())
+    rhs = float((backend.to_device(xpad, device) * U.col2im_flat(backend.to_device(c, device), xpad.shape[2:],
+                                                                 kernel, dilation)).sum())
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+def test_flat_unfolding_is_skipped_when_it_would_waste_too_much():
+    assert U.flat_grid((6, 6), (5, 5), (1, 1), (1, 1), (2, 2)) is None  # grid 2x6 for a 2x2 output
+    assert U.flat_grid((8, 8), (3, 3), (2, 2), (1, 1), (3, 3)) is None  # strided
+    assert U.flat_grid((10,), (3,), (1,), (1,), (8,)) == ((8,), 0)  # 1-D: no waste at all
+
+
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 1, 1), (1, "same", 2), (1, 0, (1, 2))])
+def test_convolution_is_the_same_with_and_without_the_flat_unfolding(stride, padding, dilation, monkeypatch):
+    x = engine.tensor(RNG.normal(size=(2, 4, 7, 6)), requires_grad=True)
+    w = engine.tensor(RNG.normal(size=(6, 2, 3, 3)), requires_grad=True)
+
+    def run():
+        y = conv2d(x, w, None, stride, padding, dilation, groups=2)
+        y.backward(engine.ones_like(y) * y.detach())
+        result = [y.detach().numpy(), x.grad.numpy(), w.grad.numpy()]
+        x.grad = w.grad = None
+        return result
+
+    flat = run()
+    monkeypatch.setattr(U, "FLAT_MAX_WASTE", 0.0)
+    for a, b in zip(flat, run()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
