@@ -39,8 +39,17 @@ QUICK = os.environ.get("QUICK") == "1"
 # ============================================================================================
 
 
+def synthetic_only() -> bool:
+    """True when ``$MEDGRAD_SYNTHETIC_DATA`` is "1": every loader then uses its synthetic fallback, to check
+    that the lessons run on a machine without the real data."""
+    return os.environ.get("MEDGRAD_SYNTHETIC_DATA") == "1"
+
+
 def shared_data_dir() -> Path | None:
-    """``$MEDGRAD_DATA_DIR`` when set, else ``../shared/data`` beside the repository; None if absent."""
+    """``$MEDGRAD_DATA_DIR`` when set, else ``../shared/data`` beside the repository; None if absent
+    (or when synthetic_only())."""
+    if synthetic_only():
+        return None
     env = os.environ.get("MEDGRAD_DATA_DIR")
     candidates = ([Path(env)] if env else []) + [REPO_ROOT.parent / "shared" / "data"]
     for c in candidates:
@@ -86,7 +95,7 @@ def lesion_data(n_train: int | None = None, n_val: int | None = None, n_test: in
         raise ValueError(f"lesion_data: source must be 'auto', 'breastmnist' or 'phantoms', got {source!r}")
     rng = np.random.default_rng(seed)
     out: dict = {}
-    if source in ("auto", "breastmnist"):
+    if source == "breastmnist" or (source == "auto" and not synthetic_only()):
         from tasks.data.medmnist import find_medmnist_file, load_medmnist
 
         if find_medmnist_file("breastmnist", data_dir=shared_data_dir()) is not None:
@@ -112,12 +121,11 @@ def lesion_data(n_train: int | None = None, n_val: int | None = None, n_test: in
     return out
 
 
-def brain_slice(size: int | None = None) -> tuple[np.ndarray, str]:
-    """A 2-D brain MRI slice as float32 (H, W) in [0, 1], and where it came from.
+def brain_slice() -> tuple[np.ndarray, str]:
+    """A 2-D brain MRI slice as float32 (H, W) scaled to [0, 1], and where it came from.
 
     The simulated T1 slice ``mri/brain_slices_2d/BrainT1Slice.png`` (BrainWeb via the ITK project,
-    217 x 181) when present, else the Shepp-Logan head phantom (256 x 256). ``size`` crops/pads
-    nothing: it resizes by block-averaging only when given and smaller than the image.
+    217 x 181) when present, else the Shepp-Logan head phantom (256 x 256).
     """
     root = shared_data_dir()
     path = None if root is None else root / "mri" / "brain_slices_2d" / "BrainT1Slice.png"
@@ -133,10 +141,6 @@ def brain_slice(size: int | None = None) -> tuple[np.ndarray, str]:
 
         img = shepp_logan((256, 256)).astype(np.float32)
         where = "Shepp-Logan phantom (no MRI slice found)"
-    if size is not None:
-        f = max(1, min(img.shape) // size)
-        h, w = (img.shape[0] // f) * f, (img.shape[1] // f) * f
-        img = img[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3))
     img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
     return img.astype(np.float32), where
 

@@ -16,7 +16,7 @@ class UsageError(Exception):
 class RunConfig:
     experiment: str = "classification"
     dataset: str = "lesions"
-    model: str = "lenet5"
+    model: str | None = None  # None: the experiment's default
     epochs: int | None = None  # None: the experiment's default
     batch_size: int = 64
     lr: float | None = None

@@ -22,7 +22,7 @@ from tasks.config import RunConfig, UsageError
 def _resolve(config: RunConfig, experiment) -> RunConfig:
     values = config.to_dict()
     for key, value in experiment.defaults.items():
-        if values.get(key) is None:
+        if values.get(key) is None and not (key == "width" and config.model not in (None, experiment.defaults.get("model"))):
             values[key] = value
     if config.quick:
         for key, value in experiment.quick.items():

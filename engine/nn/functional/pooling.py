@@ -433,6 +433,13 @@ class AdaptiveMaxPoolNd(Function):
 
 def _adaptive_max(nd, input, output_size, return_indices, op):
     sizes = _adaptive_sizes(input, nd, output_size, op)
+    in_size = tuple(input.shape[2:])
+    if all(i % o == 0 for i, o in zip(in_size, sizes)):
+        # equal, disjoint bins: plain max pooling with kernel = stride = in / out
+        kernel = tuple(i // o for i, o in zip(in_size, sizes))
+        fn = MaxPoolNd(kernel, kernel, (1,) * nd, sizes, ((0, 0),) * nd)
+        y = fn(input)
+        return (y, Tensor(fn.indices(in_size))) if return_indices else y
     fn = AdaptiveMaxPoolNd(sizes)
     y = fn(input)
     return (y, Tensor(fn.flat)) if return_indices else y

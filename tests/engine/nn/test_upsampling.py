@@ -97,3 +97,27 @@ def test_bad_arguments_are_explained():
         F.interpolate(x, scale_factor=0.1)
     with pytest.raises(ValueError, match="expected a 3-D, 4-D or 5-D input"):
         F.interpolate(engine.randn(4, 4), scale_factor=2)
+
+
+def test_arithmetic_runs_cover_every_pair_once():
+    from engine.nn.functional.upsampling import _arithmetic_runs
+
+    src, dst = np.array([0, 3, 5, 7, 9, 10]), np.array([0, 1, 2, 3, 4, 6])
+    runs = _arithmetic_runs(src, dst)
+    assert runs == [(slice(0, 4, 3), slice(0, 2, 1)), (slice(5, 10, 2), slice(2, 5, 1)), (slice(10, 11, 1),
+                                                                                           slice(6, 7, 1))]
+    assert _arithmetic_runs(np.arange(0, 8, 2), np.arange(4)) == [(slice(0, 7, 2), slice(0, 4, 1))]
+
+
+@pytest.mark.parametrize("kw", [dict(scale_factor=2, mode="bilinear"), dict(size=(11, 5), mode="nearest")])
+def test_the_fancy_index_fallback_gives_the_same_gradient(kw, device, monkeypatch):
+    from engine.nn.functional.upsampling import Resample1d
+
+    x = engine.tensor(RNG.normal(size=(1, 2, 5, 7)), device=device, requires_grad=True)
+    g = engine.tensor(RNG.normal(size=F.interpolate(x, **kw).shape), device=device)
+    F.interpolate(x, **kw).backward(g)
+    with_slices = x.grad.numpy()
+    x.grad = None
+    monkeypatch.setattr(Resample1d, "MAX_RUNS", 0)
+    F.interpolate(x, **kw).backward(g)
+    np.testing.assert_allclose(x.grad.numpy(), with_slices, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,126 @@
+"""The classification experiment end to end, on tiny data (the full runs are in the README)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tasks.cli import main
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "medmnist"
+
+
+def _run(tmp_path, name, *args):
+    out = tmp_path / name
+    code = main(["run", "classification", "--quick", "--quiet", "--out", str(out), *args])
+    assert code == 0
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_network_run_writes_the_whole_run_folder(tmp_path):
+    out, metrics = _run(tmp_path, "lenet", "--model", "lenet5", "--limit", "160", "--epochs", "2")
+    for name in ("config.json", "history.jsonl", "history.csv", "metrics.json", "checkpoints/best.npz",
+                 "checkpoints/last.npz", "figures/training_curves.png", "figures/roc.png",
+                 "figures/confusion_matrix.png", "figures/test_images.png"):
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "lenet5" and config["epochs"] == 2
+    test = metrics["test"]
+    assert 0.0 <= test["auc"] <= 1.0 and test["auc_ci"][0] <= test["auc"] <= test["auc_ci"][1]
+    assert set(test) >= {"acc", "auc", "balanced_accuracy", "sensitivity", "specificity", "acc_ci"}
+    assert metrics["val"]["n"] == metrics["split_sizes"]["val"]
+    assert "auc_ci" not in metrics["val"]  # intervals are reported on the test split only
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in history] == [1, 2]
+
+
+@pytest.mark.parametrize("baseline", ["knn", "svm", "logreg"])
+def test_classical_baselines_select_on_validation(tmp_path, baseline):
+    _, metrics = _run(tmp_path, baseline, "--model", baseline, "--limit", "200")
+    trials = metrics["model_info"]["trials"]
+    best = max(trials, key=lambda t: t["val_auc"])
+    assert metrics["model_info"]["selected"] == best["params"]
+    assert 0.0 <= metrics["test"]["auc"] <= 1.0
+
+
+def test_radiomics_features_baseline(tmp_path):
+    _, metrics = _run(tmp_path, "rad", "--model", "logreg", "--features", "radiomics", "--limit", "200")
+    assert metrics["test"]["auc"] > 0.5
+
+
+def test_resume_continues_exactly(tmp_path, monkeypatch):
+    from engine.train import Trainer
+
+    full, _ = _run(tmp_path, "full", "--model", "mlp", "--limit", "120", "--epochs", "3")
+    original = Trainer._train_epoch
+    calls = []
+
+    def interrupted(self, loader, epoch):
+        calls.append(epoch)
+        if len(calls) == 3:  # the power goes out during the third epoch
+            raise KeyboardInterrupt
+        return original(self, loader, epoch)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    part = tmp_path / "part"
+    args = ["run", "classification", "--quick", "--quiet", "--model", "mlp", "--limit", "120", "--epochs", "3"]
+    assert main([*args, "--out", str(part)]) == 130
+    assert not (part / "metrics.json").exists()
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    assert main(["run", "--resume", str(part), "--quiet"]) == 0
+    a = [json.loads(line)["train_loss"] for line in (full / "history.jsonl").read_text().splitlines()]
+    b = [json.loads(line)["train_loss"] for line in (part / "history.jsonl").read_text().splitlines()]
+    assert len(b) == 3
+    np.testing.assert_allclose(b, a, rtol=1e-6)
+
+
+def test_report_compares_runs(tmp_path):
+    a, _ = _run(tmp_path, "a", "--model", "knn", "--limit", "120")
+    b, _ = _run(tmp_path, "b", "--model", "mlp", "--limit", "120", "--epochs", "1")
+    report = tmp_path / "report.md"
+    assert main(["report", str(a), str(b), "--out", str(report)]) == 0
+    text = report.read_text()
+    assert "| a | classification | lesions | knn |" in text and "| b |" in text
+    assert "![roc](b/figures/roc.png)" in text
+
+
+@pytest.mark.skipif(not (SHARED / "breastmnist.npz").is_file(), reason="real MedMNIST data not in ../shared/data")
+def test_breastmnist_pipeline_on_a_subset(tmp_path):
+    _, metrics = _run(tmp_path, "breast", "--dataset", "breastmnist", "--data-dir", str(SHARED),
+                      "--model", "lenet5", "--limit", "100", "--epochs", "1")
+    assert metrics["dataset"] == "breastmnist" and metrics["task"] == "binary-class"
+    assert metrics["split_sizes"]["train"] == 100
+
+
+def test_user_mistakes_give_one_line_and_status_2(tmp_path, capsys):
+    cases = [
+        (["--dataset", "nosuchmnist"], "unknown dataset 'nosuchmnist'"),
+        (["--dataset", "lesions3d", "--model", "lenet5"], "lenet5' takes 2D inputs"),
+        (["--dataset", "pathmnist", "--data-dir", str(tmp_path)], "pathmnist"),
+        (["--imbalance", "sometimes"], "invalid choice"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) if "invalid choice" in message else _nothing():
+            code = main(["run", "classification", "--quick", "--quiet", "--out", str(tmp_path / "x"), *args])
+            assert code == 2
+        err = capsys.readouterr().err
+        assert message in err
+        assert "Traceback" not in err
+        if "invalid choice" not in message:
+            assert err.count("\n") == 1 and err.startswith("medgrad: error:")
+
+
+def test_list_shows_the_experiments(capsys):
+    assert main(["list"]) == 0
+    assert capsys.readouterr().out.startswith("classification")
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
