@@ -21,8 +21,10 @@ from tasks.config import RunConfig, UsageError
 
 def _resolve(config: RunConfig, experiment) -> RunConfig:
     values = config.to_dict()
+    default_model = config.model in (None, experiment.defaults.get("model"))
     for key, value in experiment.defaults.items():
-        if values.get(key) is None and not (key == "width" and config.model not in (None, experiment.defaults.get("model"))):
+        # a default width belongs to the default model; another model keeps its own
+        if values.get(key) is None and (key != "width" or default_model):
             values[key] = value
     if config.quick:
         for key, value in experiment.quick.items():
