@@ -266,8 +266,10 @@ def run_network(config, data: ClassificationData, run_dir: Path, resume_from=Non
     if config.augment:
         from engine.data import transforms as T
 
-        transform = T.Compose([T.RandomFlip(axes=(-1,)), T.RandomAffine(degrees=10, scale=(0.9, 1.1),
-                                                                         translate=0.05)])
+        # left-right flips, small rotations/zooms/shifts: plausible variations of a lesion image
+        last_axis = len(data.spatial) - 1
+        transform = T.Compose([T.RandomFlip(axes=(last_axis,)),
+                               T.RandomAffine(degrees=10, scale=0.1, translate=2.0, mode="nearest")])
     if transform is not None:
         train_set = ArrayDataset(data.x_train, data.y_train, transform=transform, seed=config.seed)
     else:

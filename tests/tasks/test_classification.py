@@ -46,6 +46,15 @@ def test_classical_baselines_select_on_validation(tmp_path, baseline):
     assert 0.0 <= metrics["test"]["auc"] <= 1.0
 
 
+def test_augmentation_and_imbalance_options_run(tmp_path):
+    _, metrics = _run(tmp_path, "aug", "--model", "lenet5", "--limit", "120", "--epochs", "1", "--augment",
+                      "--imbalance", "balanced")
+    assert metrics["split_sizes"]["train"] == 120
+    _, metrics = _run(tmp_path, "weighted", "--model", "mlp", "--limit", "120", "--epochs", "1",
+                      "--imbalance", "weighted")
+    assert 0.0 <= metrics["test"]["auc"] <= 1.0
+
+
 def test_radiomics_features_baseline(tmp_path):
     _, metrics = _run(tmp_path, "rad", "--model", "logreg", "--features", "radiomics", "--limit", "200")
     assert metrics["test"]["auc"] > 0.5
