@@ -52,6 +52,9 @@ def build_graph(root: Tensor):
             continue
         for x in fn.inputs:
             x_key = tensor_node(x)
+            if x.grad_fn is None:
+                # a leaf sits just before its first consumer, not in a far-left column of its own
+                nodes[x_key]["rank"] = max(nodes[x_key]["rank"], fn.generation)
             edges.append((x_key, f_key))
             stack.append((x, x_key))
     return nodes, list(dict.fromkeys(edges))

@@ -149,7 +149,7 @@ def ecg_data(seed: int = 0) -> dict:
     """Heartbeats for recurrent networks: x (N, 96) float32, y (N,) int64 (1 = normal, 0 = abnormal).
 
     The real UCR ECG200 set (100 train + 100 test beats; Olszewski 2001) when present, else synthetic
-    beats: a Gaussian P-QRS-T template whose abnormal class has an inverted T wave and ST shift.
+    beats: a Gaussian P-QRS-T template whose abnormal class has a flatter T wave and a slight ST depression.
     Returns a dict with x_train, y_train, x_test, y_test and ``source``.
     """
     root = shared_data_dir()
@@ -170,10 +170,12 @@ def ecg_data(seed: int = 0) -> dict:
         def wave(centre, width, amplitude):  # one Gaussian bump of the P-QRS-T complex
             return amplitude * np.exp(-((t - centre - shift) / width) ** 2)
 
-        t_amp = np.where(normal, 0.35, -0.3)[:, None] * rng.uniform(0.7, 1.3, (n, 1))
-        st = np.where(normal, 0.0, 0.15)[:, None] * (t > 0.45 + shift) * (t < 0.65 + shift)
-        x = (wave(0.2, 0.04, 0.15) - wave(0.37, 0.012, 0.2) + wave(0.4, 0.015, 1.5) - wave(0.43, 0.012, 0.3)
-             + t_amp * np.exp(-((t - 0.7 - shift) / 0.06) ** 2) - st + rng.normal(0, 0.05, (n, 96)))
+        # the classes overlap: a flatter T wave and a slight ST depression, in noise
+        t_amp = np.where(normal, rng.uniform(0.2, 0.5, n), rng.uniform(0.0, 0.35, n))[:, None]
+        st = np.where(normal, 0.0, 0.06)[:, None] * (t > 0.45 + shift) * (t < 0.65 + shift)
+        qrs = rng.uniform(1.0, 2.0, (n, 1))
+        x = (wave(0.2, 0.04, 0.15) - wave(0.37, 0.012, 0.2) + wave(0.4, 0.015, qrs) - wave(0.43, 0.012, 0.3)
+             + wave(0.7, 0.06, t_amp) - st + rng.normal(0, 0.1, (n, 96)))
         return ((x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)).astype(np.float32)
 
     out = {}

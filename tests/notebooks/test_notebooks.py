@@ -185,14 +185,33 @@ def test_autodiff_checkers(course):
     assert not course.check_softsign_function(lambda v: v)  # not a Function subclass
 
 
-def test_data_helpers_fall_back_to_phantoms(course, monkeypatch, tmp_path):
-    monkeypatch.setenv("MEDGRAD_DATA_DIR", str(tmp_path))  # an empty data folder: no real data
+def test_data_helpers_fall_back_to_synthetic_data(course, monkeypatch, tmp_path):
+    monkeypatch.setenv("MEDGRAD_DATA_DIR", str(tmp_path))  # an empty data folder: no real data there
     assert course.shared_data_dir() == tmp_path
-    d = course.lesion_data(n_train=40, n_val=10, n_test=10, source="phantoms", seed=0)
-    assert d["x_train"].shape == (40, 1, 28, 28) and d["x_train"].dtype == np.float32
-    assert set(np.unique(d["y_train"])) == {0, 1} and len(d["y_val"]) == 10
     img, where = course.brain_slice()
     assert img.ndim == 2 and img.min() == 0 and img.max() == 1 and "Shepp-Logan" in where
     ecg = course.ecg_data()
-    assert ecg["x_train"].shape == (100, 96) and "synthetic" in ecg["source"]
+    assert ecg["x_train"].shape == (100, 96) and ecg["x_train"].dtype == np.float32 and "synthetic" in ecg["source"]
     assert set(np.unique(ecg["y_train"])) == {0, 1}
+
+    monkeypatch.setenv("MEDGRAD_SYNTHETIC_DATA", "1")  # also hides ../shared/data from the MedMNIST search
+    assert course.shared_data_dir() is None
+    d = course.lesion_data(n_train=40, n_val=10, n_test=10, seed=0)
+    assert "phantoms" in d["source"]
+    assert d["x_train"].shape == (40, 1, 28, 28) and d["x_train"].dtype == np.float32
+    assert set(np.unique(d["y_train"])) == {0, 1} and len(d["y_val"]) == 10
+    assert course.stratified_indices(np.r_[np.zeros(80), np.ones(20)], 10, seed=1).size == 10
+
+
+def test_breastmnist_labels_are_flipped_so_that_malignant_is_positive(course):
+    if course.synthetic_only() or course.shared_data_dir() is None:
+        pytest.skip("BreastMNIST is not available (../shared/data/medmnist): real-data check skipped")
+    from tasks.data.medmnist import find_medmnist_file, load_medmnist
+
+    if find_medmnist_file("breastmnist", data_dir=course.shared_data_dir()) is None:
+        pytest.skip("breastmnist.npz not found: real-data check skipped")
+    d = course.lesion_data(source="breastmnist")
+    raw = load_medmnist("breastmnist", "train", data_dir=course.shared_data_dir())
+    assert raw.class_names[0] == "malignant"
+    assert np.array_equal(d["y_train"], 1 - raw.targets())
+    assert d["y_train"].mean() < 0.5  # malignant lesions are the minority

@@ -35,6 +35,8 @@ padded 64 x 64 image, 40 % for LeNet's 14 -> 10 layer) and is used when that was
 Memory. The columns hold ``prod(kernel)`` copies of the input: a 3x3 convolution of a
 (32, 64, 64, 64) float32 batch unfolds to 302 MB. ``batch_chunks`` splits the batch so that
 one chunk's columns stay below ``UNFOLD_BUDGET_BYTES`` (256 MB); layers process chunk by chunk.
+For that example the measured peak extra memory is 313 MB in forward and 462 MB over forward
+and backward (one chunk's columns, then its column gradient, plus the layer's activations).
 """
 
 from __future__ import annotations

@@ -10,16 +10,23 @@ with zeros. Output size per axis: out = floor((in + pad_before + pad_after - d*(
 (Goodfellow et al. 2016, "Deep Learning", ch. 9; Dumoulin & Visin 2016, "A guide to
 convolution arithmetic for deep learning").
 
-How it is computed (one N-d implementation serves conv1d/2d/3d):
+How it is computed (one N-d implementation serves conv1d/2d/3d), with K = prod(kernel) and
+P = prod(out), channel-major so that the whole batch is ONE matrix product per group:
 
-    cols = im2col(xpad)                     (N, C, *kernel, *out) viewed as (N, G, C/G * K, P)
-    y    = W @ cols                         W: (G, O/G, C/G * K)  ->  (N, G, O/G, P) = (N, O, *out)
+    cols = im2col(xpad)       (C, *kernel, N, *out), viewed as (G, C/G * K, N * P)
+    y    = W @ cols           W: (G, O/G, C/G * K)  ->  (G, O/G, N * P) = (O, N, *out)
 
-one matrix product per group (batched over samples), where K = prod(kernel) and P = prod(out).
-The backward pass is two more products:
+and y is handed out as an (N, O, *out) view of that memory (no transposing copy). The
+backward pass is two more products:
 
-    dL/dW    = sum_n dL/dy[n] @ cols[n]^T   (the saved columns)
+    dL/dW    = dL/dy @ cols^T               (the saved columns; computed as (cols @ dL/dy^T)^T,
+                                             the operand order OpenBLAS runs fastest)
     dL/dcols = W^T @ dL/dy,   dL/dx = col2im(dL/dcols), cropped to the unpadded input.
+
+Measured against PyTorch 2.x on the CPU (oneDNN kernels), forward + backward of a 3x3
+32 -> 64 convolution on a (32, 32, 64, 64) batch takes about the same time; small layers
+(few channels, small images) are up to ~2x slower, the copies of im2col/col2im then weighing
+as much as the products.
 
 A transposed convolution (``conv_transpose``) is the adjoint of a convolution: its forward is
 a convolution's input gradient (col2im of W^T x) and its backward a convolution's forward.
