@@ -66,6 +66,7 @@ __all__ = [
 # batch is processed in chunks of samples whose columns fit (the columns are then recomputed
 # in backward rather than kept). A single sample larger than the budget is processed alone.
 UNFOLD_BUDGET_BYTES = 256 * 1024**2
+KEEP_BYTES = 256 * 1024**2
 
 # Largest grid/output size ratio for which stride-1 layers use the contiguous-run unfolding.
 FLAT_MAX_WASTE = 1.5

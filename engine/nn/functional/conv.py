@@ -250,15 +250,20 @@ class ConvNd(Function):
         wm = w.reshape(g, o // g, -1)
         xc = U.channels_first(x)
         self.chunks = U.batch_chunks(n, c * U.prod(self.kernel) * p * x.dtype.itemsize)
+        keep = c * U.prod(self.kernel) * p * x.dtype.itemsize * n <= U.KEEP_BYTES
+        self.cols = [] if keep else None
         if len(self.chunks) == 1:
-            # the whole batch at once; the columns are kept for the weight gradient
-            self.cols = self._unfold(xc)
-            y = xp.matmul(wm, self.cols)
+            cols = self._unfold(xc)
+            y = xp.matmul(wm, cols)
+            if keep:
+                self.cols.append(cols)
         else:
-            self.cols = None
             y = xp.empty((g, o // g, n, p), dtype=x.dtype)
             for chunk in self.chunks:
-                y[:, :, chunk] = xp.matmul(wm, self._unfold(xc[:, chunk])).reshape(g, o // g, -1, p)
+                cols = self._unfold(xc[:, chunk])
+                y[:, :, chunk] = xp.matmul(wm, cols).reshape(g, o // g, -1, p)
+                if keep:
+                    self.cols.append(cols)
         y = y.reshape((o, n) + self.grid)[self._valid()]
         if b is not None:
             y += b.reshape((o,) + (1,) * (y.ndim - 1))
@@ -281,10 +286,10 @@ class ConvNd(Function):
         need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
         gxc = xp.empty(xc.shape, dtype=x.dtype) if need_x and len(self.chunks) > 1 else None
         gw = xp.zeros(wm.shape, dtype=w.dtype) if need_w else None
-        for chunk in self.chunks:
+        for i, chunk in enumerate(self.chunks):
             gy_chunk = gyc[:, :, chunk].reshape(g, o // g, -1)  # (G, O/G, n * P)
             if need_w:
-                cols = self.cols if self.cols is not None else self._unfold(xc[:, chunk])
+                cols = self.cols[i] if self.cols is not None else self._unfold(xc[:, chunk])
                 # dW^T = cols @ dY^T: the same product as dY @ cols^T, but in the operand order
                 # that OpenBLAS runs 2-4x faster for the large layers (long inner dimension n * P)
                 gw += xp.matmul(cols, gy_chunk.swapaxes(-1, -2)).swapaxes(-1, -2)
