@@ -122,6 +122,12 @@ def test_user_mistakes_give_one_line_and_status_2(tmp_path, capsys):
             assert err.count("\n") == 1 and err.startswith("medgrad: error:")
 
 
+def test_gallery_subcommand_passes_its_options_through(tmp_path):
+    out = tmp_path / "sheet.png"
+    assert main(["gallery", "--out", str(out), "--data-dir", str(tmp_path)]) == 0
+    assert out.stat().st_size > 10_000
+
+
 def test_list_shows_the_experiments(capsys):
     assert main(["list"]) == 0
     assert capsys.readouterr().out.startswith("classification")

@@ -32,9 +32,9 @@ A transposed convolution (``conv_transpose``) is the adjoint of a convolution: i
 a convolution's input gradient (col2im of W^T x) and its backward a convolution's forward.
 It maps each input pixel to a k x k patch of the output, which is why it upsamples.
 
-Memory: see engine/nn/functional/_im2col.py (UNFOLD_BUDGET_BYTES): batches whose columns would
-exceed the budget are processed in chunks of samples, and their columns are recomputed in
-backward instead of being kept.
+Memory: see engine/nn/functional/_im2col.py. The batch is unfolded in chunks of samples whose
+columns fit UNFOLD_BUDGET_BYTES (64 MB); the columns are kept for backward when they total at
+most KEEP_COLUMNS_BYTES (256 MB), and recomputed chunk by chunk in backward otherwise.
 
 ``conv2d_naive`` below computes the same thing with explicit loops, for reading.
 """
@@ -249,21 +249,19 @@ class ConvNd(Function):
         p = U.prod(self.grid)
         wm = w.reshape(g, o // g, -1)
         xc = U.channels_first(x)
-        self.chunks = U.batch_chunks(n, c * U.prod(self.kernel) * p * x.dtype.itemsize)
-        keep = c * U.prod(self.kernel) * p * x.dtype.itemsize * n <= U.KEEP_BYTES
-        self.cols = [] if keep else None
-        if len(self.chunks) == 1:
-            cols = self._unfold(xc)
-            y = xp.matmul(wm, cols)
-            if keep:
-                self.cols.append(cols)
-        else:
-            y = xp.empty((g, o // g, n, p), dtype=x.dtype)
-            for chunk in self.chunks:
-                cols = self._unfold(xc[:, chunk])
+        per_sample = c * U.prod(self.kernel) * p * x.dtype.itemsize
+        self.chunks = U.batch_chunks(n, per_sample)
+        # keep the columns for the weight gradient when they are small enough, else recompute
+        self.cols = [] if per_sample * n <= U.KEEP_COLUMNS_BYTES else None
+        y = xp.empty((g, o // g, n, p), dtype=x.dtype) if len(self.chunks) > 1 else None
+        for chunk in self.chunks:
+            cols = self._unfold(xc[:, chunk])
+            if y is None:
+                y = xp.matmul(wm, cols)
+            else:
                 y[:, :, chunk] = xp.matmul(wm, cols).reshape(g, o // g, -1, p)
-                if keep:
-                    self.cols.append(cols)
+            if self.cols is not None:
+                self.cols.append(cols)
         y = y.reshape((o, n) + self.grid)[self._valid()]
         if b is not None:
             y += b.reshape((o,) + (1,) * (y.ndim - 1))
@@ -289,7 +287,10 @@ class ConvNd(Function):
         for i, chunk in enumerate(self.chunks):
             gy_chunk = gyc[:, :, chunk].reshape(g, o // g, -1)  # (G, O/G, n * P)
             if need_w:
-                cols = self.cols[i] if self.cols is not None else self._unfold(xc[:, chunk])
+                if self.cols is not None:
+                    cols, self.cols[i] = self.cols[i], None  # released as soon as used
+                else:
+                    cols = self._unfold(xc[:, chunk])
                 # dW^T = cols @ dY^T: the same product as dY @ cols^T, but in the operand order
                 # that OpenBLAS runs 2-4x faster for the large layers (long inner dimension n * P)
                 gw += xp.matmul(cols, gy_chunk.swapaxes(-1, -2)).swapaxes(-1, -2)

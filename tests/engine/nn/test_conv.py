@@ -77,8 +77,10 @@ def test_module_matches_pytorch_outputs_and_gradients(config, device, torch):
     np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
-def test_chunked_batches_give_the_same_results_as_one_unfold(device, monkeypatch):
-    """Under a tiny budget the batch is processed sample by sample; nothing may change."""
+@pytest.mark.parametrize("keep", [True, False], ids=["columns-kept", "columns-recomputed"])
+def test_chunked_batches_give_the_same_results_as_one_unfold(keep, device, monkeypatch):
+    """Under a tiny budget the batch is processed a few samples at a time, the columns being
+    kept for backward or recomputed there; nothing may change."""
     x, w, b = _inputs(2, 5, 4, 6, (6, 5), (3, 3), dict(groups=2), device)
 
     def run():
@@ -91,6 +93,7 @@ def test_chunked_batches_give_the_same_results_as_one_unfold(device, monkeypatch
 
     whole = run()
     monkeypatch.setattr(_im2col, "UNFOLD_BUDGET_BYTES", 1000)
+    monkeypatch.setattr(_im2col, "KEEP_COLUMNS_BYTES", 2**30 if keep else 0)
     chunked = run()
     for a, c in zip(whole, chunked):
         np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
@@ -204,6 +207,7 @@ def test_memory_stays_within_the_unfold_budget(monkeypatch):
     import tracemalloc
 
     monkeypatch.setattr(_im2col, "UNFOLD_BUDGET_BYTES", 2**20)
+    monkeypatch.setattr(_im2col, "KEEP_COLUMNS_BYTES", 2**21)  # 5 MB of columns are not kept
     conv = nn.Conv2d(8, 8, 3, padding=1)
     x = engine.randn(16, 8, 32, 32, requires_grad=True)  # 0.5 MB; 3x3 columns: ~5 MB
     tracemalloc.start()

@@ -60,12 +60,14 @@ def test_batch_chunks_keep_each_unfolded_chunk_within_the_budget():
     assert U.batch_chunks(7, bytes_per_sample=1, budget=1000) == [slice(0, 7)]
 
 
-def test_the_documented_layer_is_chunked_under_a_few_hundred_megabytes():
-    """Conv2d 3x3 64->64 on a (32, 64, 64, 64) float32 batch unfolds to 302 MB: two chunks."""
+def test_the_documented_layer_is_chunked_and_recomputes_its_columns():
+    """Conv2d 3x3 64->64 on a (32, 64, 64, 64) float32 batch unfolds to 302 MB: it is processed
+    in chunks under the budget, and its columns are too large to be kept for backward."""
     per_sample = 64 * 9 * 64 * 64 * 4
     chunks = U.batch_chunks(32, per_sample)
-    assert len(chunks) == 2
-    assert max(c.stop - c.start for c in chunks) * per_sample <= U.UNFOLD_BUDGET_BYTES == 256 * 2**20
+    assert U.UNFOLD_BUDGET_BYTES == 64 * 2**20 and len(chunks) == 5
+    assert max(c.stop - c.start for c in chunks) * per_sample <= U.UNFOLD_BUDGET_BYTES
+    assert 32 * per_sample > U.KEEP_COLUMNS_BYTES
 
 
 @pytest.mark.parametrize("stride, padding, dilation, groups", [
