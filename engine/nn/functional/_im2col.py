@@ -65,8 +65,9 @@ __all__ = [
 
 # Upper bound, in bytes, of one unfolded (im2col) matrix: the batch is unfolded in chunks of
 # samples whose columns fit (a single sample larger than the budget is processed alone).
-# 64 MB keeps the products large enough for BLAS while avoiding the cost of fresh, huge
-# allocations (measured: 1.5x less time variance than one 156 MB unfolding, similar speed).
+# 64 MB keeps the products large enough for BLAS while avoiding part of the cost of fresh,
+# huge allocations (page faults and zeroing by the OS): for the 3x3 32->64 layer on a
+# (32, 32, 64, 64) batch, the median step was 1.4x faster than with one 156 MB unfolding.
 UNFOLD_BUDGET_BYTES = 64 * 1024**2
 
 # A layer keeps its columns for the weight gradient when all of them together take at most
