@@ -252,6 +252,18 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def to_numpy(value) -> np.ndarray:
+    """An engine Tensor, a raw array of any device, a torch.Tensor or Python data as a NumPy
+    array (device data is copied to the host explicitly)."""
+    if isinstance(value, Tensor):
+        return backend.asnumpy(value.data)
+    if backend.is_array(value):
+        return backend.asnumpy(value)
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor, without importing torch
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
 def _host_array(data, dtype):
     """Python data (numbers, nested lists, NumPy arrays) as a NumPy array with PyTorch's dtype rules:
     Python floats become the default float dtype, Python ints int64, bools bool."""

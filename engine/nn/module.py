@@ -21,7 +21,7 @@ from collections import OrderedDict
 import numpy as np
 
 from engine import backend
-from engine.tensor import Parameter, Tensor
+from engine.tensor import Parameter, Tensor, to_numpy
 
 __all__ = ["Module"]
 
@@ -245,7 +245,7 @@ class Module:
         for key, value in state_dict.items():
             if key not in own:
                 continue
-            host = _to_host_array(value)
+            host = to_numpy(value)
             target = targets[key]
             if tuple(host.shape) != tuple(target.shape):
                 problems.append(
@@ -285,12 +285,3 @@ class Module:
         total = self.num_parameters()
         return head + "\n  " + "\n  ".join(lines) + f"\n)  # {total:,} params"
 
-
-def _to_host_array(value) -> np.ndarray:
-    if isinstance(value, Tensor):
-        return backend.asnumpy(value.data)
-    if backend.is_array(value):
-        return backend.asnumpy(value)
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor, without importing torch
-        return value.detach().cpu().numpy()
-    return np.asarray(value)

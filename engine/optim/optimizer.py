@@ -29,7 +29,7 @@ import numpy as np
 
 from engine import backend
 from engine.autograd import enable_grad, no_grad
-from engine.tensor import Tensor
+from engine.tensor import Tensor, to_numpy
 
 __all__ = ["Optimizer", "required"]
 
@@ -42,17 +42,6 @@ class _Required:
 
 
 required = _Required()
-
-
-def _host_array(value) -> np.ndarray:
-    """An engine Tensor, a raw array of any device, or a torch.Tensor as a NumPy array."""
-    if isinstance(value, Tensor):
-        return backend.asnumpy(value.data)
-    if backend.is_array(value):
-        return backend.asnumpy(value)
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor, without importing torch
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def _is_array_like(value) -> bool:
@@ -245,7 +234,7 @@ class Optimizer:
                 continue
             for name, value in entries.items():
                 if _is_array_like(value) and name != "step":
-                    shape = tuple(_host_array(value).shape)
+                    shape = tuple(to_numpy(value).shape)
                     if shape != tuple(p.shape) and shape != ():
                         problems.append(
                             f"state[{key}][{name!r}] has shape {shape}, its parameter has shape "
@@ -287,7 +276,7 @@ class Optimizer:
     def _restore_value(name: str, value, param: Tensor):
         if not _is_array_like(value):
             return value
-        host = _host_array(value)
+        host = to_numpy(value)
         if name == "step":  # PyTorch keeps the step count in a 0-d float tensor
             return int(round(float(host.reshape(()))))
         if host.dtype.kind == "f":

@@ -47,3 +47,5 @@ from engine.nn.modules.pooling import (  # noqa: F401
 )
 from engine.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
 from engine.nn.modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
+
+__all__ = sorted(name for name, value in dict(globals()).items() if isinstance(value, type))
