@@ -328,7 +328,7 @@ class ClassificationExperiment(Experiment):
     name = "classification"
     description = ("CADx: benign vs malignant lesions (phantoms) or MedMNIST; CNNs, MLP, perceptron and "
                    "k-NN/SVM/logistic baselines; ACC/AUC with bootstrap 95% CIs")
-    defaults = {"model": "vgg", "width": 16, "epochs": 8, "lr": 2e-3}
+    defaults = {"model": "vgg", "width": 16, "epochs": 6, "lr": 2e-3}
     quick = {"epochs": 2, "n_samples": 400, "bootstrap": 200}
 
     def run(self, config, run_dir, resume_from=None) -> dict:
