@@ -4,6 +4,9 @@
     engine.viz.draw_graph(y, "graph.png")      # matplotlib figure
     print(engine.viz.to_dot(y))                  # Graphviz DOT text (render with `dot -Tpng`)
 
+Draw before calling backward (or back-propagate with retain_graph=True): backward frees the
+graph's saved inputs, and a freed function is drawn as "(freed)" with nothing behind it.
+
 Tensors are drawn as rounded boxes (name or "tensor", shape, dtype), functions as ellipses
 named after their class; arrows follow the forward direction (inputs -> function -> output).
 Leaves that require grad (parameters) are green, the output is blue.
