@@ -50,7 +50,7 @@ from engine.dtypes import (
     set_default_dtype,
     uint8,
 )
-from engine.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradgradcheck
+from engine.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_module, gradgradcheck
 from engine.ops.activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh
 from engine.ops.arithmetic import add, div, mul, neg, pow, sub
 from engine.ops.indexing import gather

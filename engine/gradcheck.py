@@ -24,7 +24,7 @@ import numpy as np
 from engine import autograd, backend
 from engine.tensor import Tensor
 
-__all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "GradcheckReport"]
+__all__ = ["gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "GradcheckReport"]
 
 
 class GradcheckError(AssertionError):
@@ -212,3 +212,23 @@ def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float
 
     return gradcheck(first_derivative, [leaf if i in checked else leaf.detach() for i, leaf in enumerate(leaves)],
                      eps=eps, atol=atol, rtol=rtol, mode=mode, seed=seed, raise_exception=raise_exception)
+
+
+def gradcheck_module(module, *inputs, **kwargs) -> GradcheckReport:
+    """gradcheck of a layer with respect to its inputs AND every parameter, in float64.
+
+    The module is converted to float64 in place; each parameter is replaced by a checker's leaf
+    for the duration of each call (engine.nn.utils.swap_parameters), so the layer itself is
+    differentiated, not a copy. kwargs go to gradcheck (eps, atol, rtol, mode...).
+    """
+    from engine.nn.utils import swap_parameters
+
+    module.double()
+    names = [name for name, _ in module.named_parameters()]
+
+    def run(*args):
+        xs, params = args[: len(inputs)], args[len(inputs):]
+        with swap_parameters(module, dict(zip(names, params))):
+            return module(*xs)
+
+    return gradcheck(run, [*inputs, *module.parameters()], **kwargs)

@@ -6,19 +6,21 @@ import contextlib
 
 from engine.optim.clip import clip_grad_norm_, clip_grad_value_
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "functional_call"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "functional_call", "swap_parameters"]
 
 
 def functional_call(module, parameters: dict, *args, **kwargs):
     """Call ``module(*args)`` with some parameters replaced by the given tensors (by dotted name),
     as ``torch.func.functional_call``. Gradients then flow to those tensors, which is how a
     gradient check perturbs a layer's weights without touching the layer."""
-    with _swapped(module, parameters):
+    with swap_parameters(module, parameters):
         return module(*args, **kwargs)
 
 
 @contextlib.contextmanager
-def _swapped(module, parameters: dict):
+def swap_parameters(module, parameters: dict):
+    """``with swap_parameters(model, {"fc.weight": t}):`` — the module uses ``t`` in place of that
+    parameter inside the block, and gets its own parameter back afterwards (even on error)."""
     owners = dict(module.named_modules())
     saved = []
     try:

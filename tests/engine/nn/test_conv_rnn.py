@@ -2,7 +2,6 @@
 'same' convolutions (checked against PyTorch's conv2d), back-propagate, and ConvLSTM runs them over
 an image sequence."""
 
-import contextlib
 
 import numpy as np
 import pytest
@@ -10,27 +9,11 @@ import pytest
 import engine
 import engine.nn as nn
 from engine.gradcheck import gradcheck
+from engine.nn.utils import swap_parameters
 
 
 def _np(t):
     return t.detach().numpy()
-
-
-@contextlib.contextmanager
-def _parameters_replaced(module, values):
-    """Temporarily use ``values`` (dotted name -> tensor) as the module's parameters, so that
-    gradcheck can treat every parameter as an input of the function it checks."""
-    owners = {f"{prefix}.{p}" if prefix else p: m for prefix, m in module.named_modules() for p in m._parameters}
-    saved = {}
-    for name, value in values.items():
-        short = name.rsplit(".", 1)[-1]
-        saved[name] = owners[name]._parameters[short]
-        owners[name]._parameters[short] = value
-    try:
-        yield
-    finally:
-        for name, p in saved.items():
-            owners[name]._parameters[name.rsplit(".", 1)[-1]] = p
 
 
 def _flat(outputs):
@@ -45,7 +28,7 @@ def _check_gradients(module, call, inputs, mode):
     k = len(inputs)
 
     def fn(*args):
-        with _parameters_replaced(module, dict(zip(names, args[k:]))):
+        with swap_parameters(module, dict(zip(names, args[k:]))):
             return _flat(call(*args[:k]))
 
     gradcheck(fn, [*inputs, *params], mode=mode, atol=1e-6, rtol=1e-4)

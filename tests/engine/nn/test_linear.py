@@ -9,22 +9,7 @@ import engine
 import engine.nn as nn
 import engine.nn.functional as F
 
-
-def gradcheck_module(module, *inputs, **kwargs):
-    """Gradient check of a module's output with respect to its inputs and every parameter (float64)."""
-    module.double()
-    names = [name for name, _ in module.named_parameters()]
-
-    def run(*args):
-        xs, params = args[: len(inputs)], args[len(inputs):]
-        saved = dict(module._parameters)
-        module._parameters.update(zip(names, params))  # the checker's float64 leaves stand in
-        try:
-            return module(*xs)
-        finally:
-            module._parameters.update(saved)
-
-    return engine.gradcheck(run, [*inputs, *module.parameters()], **kwargs)
+gradcheck_module = engine.gradcheck_module
 
 
 def test_output_is_x_times_weight_transposed_plus_bias(device):

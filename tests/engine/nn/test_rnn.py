@@ -1,7 +1,6 @@
 """Recurrent layers: RNN/LSTM/GRU and their cells follow PyTorch's equations, names and shapes,
 back-propagate correctly (fused and composed), and refuse bad input with clear errors."""
 
-import contextlib
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ import engine
 import engine.nn as nn
 import engine.nn.functional as F
 from engine.gradcheck import gradcheck, gradgradcheck
+from engine.nn.utils import swap_parameters
 
 KINDS = [  # (our class, torch class name, keyword arguments)
     (nn.RNN, "RNN", {}),
@@ -38,24 +38,6 @@ def _np(t):
     return t.detach().numpy()
 
 
-@contextlib.contextmanager
-def _parameters_replaced(module, values):
-    """Temporarily use ``values`` (name -> tensor) as the module's parameters, so that gradcheck can
-    treat every parameter as an input of the function it checks."""
-    owners = {name: m for prefix, m in module.named_modules() for name in
-              [f"{prefix}.{p}" if prefix else p for p in m._parameters]}
-    saved = {}
-    for name, value in values.items():
-        owner, short = owners[name], name.rsplit(".", 1)[-1]
-        saved[name] = owner._parameters[short]
-        owner._parameters[short] = value
-    try:
-        yield
-    finally:
-        for name, p in saved.items():
-            owners[name]._parameters[name.rsplit(".", 1)[-1]] = p
-
-
 def _flat(outputs):
     """(y, (h, c)) or (h, c) or h -> a flat tuple of tensors."""
     if isinstance(outputs, engine.Tensor):
@@ -77,7 +59,7 @@ def _check_module_gradients(module, inputs, mode="full"):
     k = len(inputs)
 
     def fn(*args):
-        with _parameters_replaced(module, dict(zip(names, args[k:]))):
+        with swap_parameters(module, dict(zip(names, args[k:]))):
             return _flat(_call(module, *args[:k]))
 
     gradcheck(fn, [*inputs, *params], mode=mode, atol=1e-6, rtol=1e-4)
@@ -247,7 +229,7 @@ def test_composed_cell_has_second_derivatives_and_fused_refuses_them():
     names = [n for n, _ in cell.named_parameters()]
 
     def fn(x, h, c, *ps):
-        with _parameters_replaced(cell, dict(zip(names, ps))):
+        with swap_parameters(cell, dict(zip(names, ps))):
             return cell(x, (h, c))
 
     rng = np.random.default_rng(6)
