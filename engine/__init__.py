@@ -13,7 +13,7 @@ engine/backend.py (NumPy / CuPy / strict test device), engine/gradcheck.py.
 
 from __future__ import annotations
 
-from engine import cuda, viz
+from engine import cuda, fft, viz
 from engine import ops as _ops  # noqa: F401  (attaches operators and methods to Tensor)
 from engine.autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from engine.creation import (
