@@ -45,6 +45,7 @@ from engine.nn.functional.pooling import (  # noqa: F401
     max_unpool3d,
 )
 from engine.nn.functional.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell  # noqa: F401
+from engine.nn.functional.sampling import affine_grid, grid_sample  # noqa: F401
 from engine.nn.functional.upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from engine.ops.activation import (  # noqa: F401
     elu,

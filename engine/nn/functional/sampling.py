@@ -1,0 +1,263 @@
+"""Sampling an image at arbitrary points: ``grid_sample`` and ``affine_grid`` (spatial transformers).
+
+``grid_sample(input, grid)`` reads ``input`` (N, C, H, W) at the points of ``grid`` (N, H', W', 2)
+and returns (N, C, H', W'); in 3-D, input (N, C, D, H, W) and grid (N, D', H', W', 3). The grid
+holds normalised coordinates, PyTorch's convention: the last axis is (x, y[, z]) = (width, height
+[, depth]), i.e. the array axes in *reverse* order, and -1 / +1 are the two ends of each axis:
+
+    align_corners=True    pixel = (g + 1) / 2 * (size - 1)      (-1, +1 = centres of the corner pixels)
+    align_corners=False   pixel = ((g + 1) * size - 1) / 2      (-1, +1 = outer edges of the corner pixels)
+
+Padding (what a point outside the image reads):
+    zeros       taps outside the image read 0;
+    border      the coordinate is clamped to [0, size - 1] (the edge value is repeated);
+    reflection  the coordinate is reflected about the image edges (about the corner pixel centres
+                with align_corners=True, about the outer edges otherwise), then clamped.
+Both clamping and reflecting are piecewise-linear maps p -> a p + b with slope a in {-1, 0, +1};
+their derivative is that slope (0 where clamped, as PyTorch takes it, including at the border itself).
+
+Bilinear (trilinear in 3-D) sampling at p = (p_0, ..., p_{d-1}) with i = floor(p), t = p - i:
+
+    out = sum over the 2^d corners k in {0, 1}^d of  w_k(t) * input[i + k],
+    w_k(t) = prod over axes a of (t_a if k_a = 1 else 1 - t_a).
+
+That is why a spatial transformer can learn: out is linear in the input (dout/dinput[i + k] = w_k,
+so the input gradient scatters dL/dout * w_k back to the corners) and piecewise *bilinear* in the
+coordinates, with, in 2-D,
+
+    dout/dp_x = (1 - t_y) (I[y0, x1] - I[y0, x0]) + t_y (I[y1, x1] - I[y1, x0]),
+
+a finite-difference image gradient blended by the other weight (and symmetrically for p_y). The
+chain rule through the normalisation adds the factor dp/dg = (size - 1) / 2 or size / 2.
+Nearest sampling reads input[round(p)] (round half to even, as PyTorch); its gradient with respect
+to the grid is zero.
+
+Implementation: everything is composed from differentiable engine operations around one
+primitive pair, ``GatherPoints`` (read given flat positions) and its adjoint ``ScatterPoints``
+(add values into given positions). The corner positions and validity masks are integer/boolean
+constants; the weights are Tensors built from the grid. So backward, double backward and beyond
+come from the chain rule, and no Python loop runs over pixels (the loops are over the 2^d
+corners and the d axes).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from engine.autograd import Function
+from engine.ops.shape import stack
+from engine.tensor import Tensor
+
+__all__ = ["grid_sample", "affine_grid", "GatherPoints", "ScatterPoints"]
+
+_MODES = ("bilinear", "nearest")
+_PADDING = ("zeros", "border", "reflection")
+
+
+# --------------------------------------------------------------------------------------------
+# The primitive: read values at flat positions, and its adjoint
+# --------------------------------------------------------------------------------------------
+class GatherPoints(Function):
+    """y[n, c, q] = x[n, c, index[n, q]].   x: (N, C, S), index: (N, Q) integers -> y: (N, C, Q).
+
+    dL/dx[n, c, s] = sum over the q with index[n, q] = s of dL/dy[n, c, q]: the adjoint map,
+    ScatterPoints (positions read several times add up their gradients).
+    """
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        return self.xp.take_along_axis(x, self.index[:, None, :], axis=2)
+
+    def backward(self, gy):
+        return ScatterPoints(self.index, self.inputs[0].shape[2])(gy)
+
+
+class ScatterPoints(Function):
+    """y = zeros(N, C, S); y[n, c, index[n, q]] += g[n, c, q].   g: (N, C, Q) -> y: (N, C, S).
+
+    Linear, and the adjoint of GatherPoints: dL/dg = GatherPoints(index)(dL/dy). The additions
+    are one ``bincount`` over flat positions (repeated positions accumulate, and bincount is much
+    faster than ``add.at`` in NumPy); it sums in float64, and the result is cast back to g's dtype.
+    """
+
+    def __init__(self, index, size):
+        self.index, self.size = index, size
+
+    def forward(self, g):
+        xp = self.xp
+        n, c, _ = g.shape
+        rows = xp.arange(n * c, dtype=self.index.dtype).reshape(n, c, 1)
+        flat = (rows * self.size + self.index[:, None, :]).ravel()
+        total = xp.bincount(flat, weights=g.ravel(), minlength=n * c * self.size)
+        return total.astype(g.dtype).reshape(n, c, self.size)
+
+    def backward(self, ggx):
+        return GatherPoints(self.index)(ggx)
+
+
+# --------------------------------------------------------------------------------------------
+# Coordinates
+# --------------------------------------------------------------------------------------------
+def _unnormalize(g: Tensor, size: int, align_corners: bool) -> Tensor:
+    """Normalised coordinate in [-1, 1] -> pixel coordinate, in PyTorch's order of operations
+    (so float32 results agree to the last bit or two)."""
+    if align_corners:
+        return (g + 1.0) / 2.0 * float(size - 1)
+    return ((g + 1.0) * float(size) - 1.0) / 2.0
+
+
+def _reflect(p, twice_low: int, twice_high: int, xp):
+    """Reflect raw coordinates p into [low, high] (given doubled, to allow half pixels).
+
+    Returns (reflected, slope): slope = d reflected / d p, +1 or -1.
+    """
+    if twice_low == twice_high:  # a one-pixel axis with align_corners=True: everything maps to 0
+        return xp.zeros_like(p), xp.zeros_like(p)
+    low = twice_low / 2.0
+    span = (twice_high - twice_low) / 2.0
+    p = p - low
+    sign = xp.where(p < 0, -1.0, 1.0).astype(p.dtype)
+    p = xp.abs(p)
+    extra = xp.fmod(p, span)
+    even = xp.floor(p / span) % 2 == 0
+    reflected = xp.where(even, extra + low, span - extra + low).astype(p.dtype)
+    return reflected, xp.where(even, sign, -sign).astype(p.dtype)
+
+
+def _pad_coordinate(p: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
+    """Apply border/reflection padding to pixel coordinates p (N, *out) as a piecewise-linear map.
+
+    The folded value and its slope are computed on raw arrays; the Tensor result is
+    p * slope + (folded - p * slope), whose constant part carries no gradient, so
+    d result / d p = slope exactly (0 where clamped).
+    """
+    if padding_mode == "zeros":
+        return p
+    xp = p._xp
+    raw = p.data
+    slope = xp.ones_like(raw)
+    if padding_mode == "reflection":
+        if align_corners:
+            raw, slope = _reflect(raw, 0, 2 * (size - 1), xp)
+        else:
+            raw, slope = _reflect(raw, -1, 2 * size - 1, xp)
+    inside = (raw > 0) & (raw < size - 1)  # the border itself counts as clamped, as in PyTorch
+    folded = xp.clip(raw, 0, size - 1)
+    slope = slope * inside.astype(raw.dtype)
+    return p * Tensor(slope) + Tensor(folded - p.data * slope)
+
+
+def _corner_taps(coords, sizes, mode):
+    """The taps of every output point: for each one, (flat index (N, Q), valid mask (N, Q), weight).
+
+    coords: per array axis, pixel coordinates (N, Q) as Tensors; weight is a Tensor (N, Q) or None
+    (weight 1). Corners outside the image get a clamped index (so the read is legal) and valid=False.
+    """
+    xp = coords[0]._xp
+    if mode == "nearest":
+        per_axis = [[(xp.rint(c.data).astype(xp.int64), None)] for c in coords]
+    else:
+        per_axis = []
+        for c in coords:
+            low = xp.floor(c.data)
+            t = c - Tensor(low)  # the fractional part, differentiable in the coordinate
+            low = low.astype(xp.int64)
+            per_axis.append([(low, 1.0 - t), (low + 1, t)])
+    taps = []
+    for choice in itertools.product(*per_axis):
+        flat, valid, weight = None, None, None
+        for (index, w), size in zip(choice, sizes):
+            ok = (index >= 0) & (index < size)
+            index = xp.clip(index, 0, size - 1)
+            flat = index if flat is None else flat * size + index
+            valid = ok if valid is None else valid & ok
+            if w is not None:
+                weight = w if weight is None else weight * w
+        taps.append((flat, valid, weight))
+    return taps
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
+    """Sample ``input`` at the normalised points ``grid`` (``torch.nn.functional.grid_sample``).
+
+    input: (N, C, H_in, W_in) or (N, C, D_in, H_in, W_in), floating point.
+    grid:  (N, H_out, W_out, 2) or (N, D_out, H_out, W_out, 3), same dtype and device; last axis
+           (x, y[, z]) in [-1, 1] (see the module docstring).
+    mode: 'bilinear' (trilinear for 5-D input) or 'nearest'; padding_mode: 'zeros', 'border' or
+    'reflection'; align_corners: how [-1, 1] maps to pixels.
+    Returns (N, C, H_out, W_out) or (N, C, D_out, H_out, W_out). Differentiable with respect to
+    both input and grid, to any order. PyTorch's 'bicubic' mode is not implemented.
+    """
+    op = "grid_sample"
+    if not isinstance(input, Tensor) or not isinstance(grid, Tensor):
+        raise TypeError(f"{op}: input and grid must be Tensors, got {type(input).__name__} and {type(grid).__name__}")
+    if mode not in _MODES:
+        raise ValueError(f"{op}: mode must be one of {_MODES}, got {mode!r}")
+    if padding_mode not in _PADDING:
+        raise ValueError(f"{op}: padding_mode must be one of {_PADDING}, got {padding_mode!r}")
+    nd = input.ndim - 2
+    if nd not in (2, 3):
+        raise ValueError(f"{op}: input must be 4-D (N, C, H, W) or 5-D (N, C, D, H, W), got shape {tuple(input.shape)}")
+    if grid.ndim != nd + 2 or grid.shape[-1] != nd or grid.shape[0] != input.shape[0]:
+        raise ValueError(
+            f"{op}: for input of shape {tuple(input.shape)} the grid must be (N, *out, {nd}) with N = "
+            f"{input.shape[0]} and {nd} output axes, got shape {tuple(grid.shape)}"
+        )
+    if input.dtype.kind != "f" or grid.dtype != input.dtype:
+        raise TypeError(f"{op}: input and grid must have the same floating dtype, got {input.dtype} and {grid.dtype}")
+    n, c, *sizes = input.shape
+    out_shape = tuple(grid.shape[1:-1])
+    points = grid.reshape(n, -1, nd)  # (N, Q, d)
+    # pixel coordinate along each array axis; the grid lists the axes in reverse (x = last axis)
+    coords = []
+    for axis, size in enumerate(sizes):
+        p = _unnormalize(points[:, :, nd - 1 - axis], size, align_corners)
+        coords.append(_pad_coordinate(p, size, padding_mode, align_corners))
+    taps = _corner_taps(coords, sizes, mode)
+    index = input._xp.concatenate([flat for flat, _, _ in taps], axis=1)  # (N, T * Q)
+    weights = []
+    for _, valid, weight in taps:
+        mask = Tensor(valid.astype(input.dtype))
+        # a nearest tap has weight 1: multiply a zero-gradient term in so the output still depends on
+        # the grid in the graph (its gradient is exactly zero, as in PyTorch)
+        weights.append(mask * weight if weight is not None else mask + coords[0] * 0.0)
+    w = stack(weights, dim=1).unsqueeze(1)  # (N, 1, T, Q)
+    values = GatherPoints(index)(input.reshape(n, c, -1))  # (N, C, T * Q)
+    out = (values.reshape(n, c, len(taps), -1) * w).sum(axis=2)
+    return out.reshape(n, c, *out_shape)
+
+
+def affine_grid(theta, size, align_corners=False):
+    """The sampling grid of an affine map (``torch.nn.functional.affine_grid``).
+
+    theta: (N, 2, 3) for size (N, C, H, W), or (N, 3, 4) for size (N, C, D, H, W); it maps an
+    output point (x, y[, z], 1) in normalised coordinates to the input point to read.
+    Returns grid (N, H, W, 2) or (N, D, H, W, 3) for grid_sample (same align_corners).
+    Differentiable with respect to theta.
+    """
+    op = "affine_grid"
+    if not isinstance(theta, Tensor):
+        raise TypeError(f"{op}: theta must be a Tensor, got {type(theta).__name__}")
+    size = tuple(int(s) for s in size)
+    nd = len(size) - 2
+    if nd not in (2, 3) or theta.shape != (size[0], nd, nd + 1) or theta.dtype.kind != "f":
+        raise ValueError(
+            f"{op}: expected size (N, C, H, W) with theta (N, 2, 3) or (N, C, D, H, W) with theta (N, 3, 4) "
+            f"(floating), got size {size} and theta {tuple(theta.shape)} {theta.dtype}"
+        )
+    xp = theta._xp
+    spatial = size[2:]
+
+    def axis_points(s):
+        if s == 1:
+            return xp.zeros(1, dtype=theta.dtype)
+        line = xp.linspace(-1.0, 1.0, s, dtype=theta.dtype)
+        return line if align_corners else line * ((s - 1) / s)
+
+    mesh = xp.meshgrid(*[axis_points(s) for s in spatial], indexing="ij")  # array-axis order
+    ones = xp.ones(spatial, dtype=theta.dtype)
+    base = xp.stack([*reversed(mesh), ones], axis=-1).reshape(-1, nd + 1)  # (Q, d + 1), rows (x, y[, z], 1)
+    grid = Tensor(base) @ theta.mT  # (N, Q, d)
+    return grid.reshape(size[0], *spatial, nd)
