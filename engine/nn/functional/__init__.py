@@ -45,7 +45,21 @@ from engine.nn.functional.pooling import (  # noqa: F401
     max_unpool3d,
 )
 from engine.nn.functional.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell  # noqa: F401
-from engine.nn.functional.sampling import affine_grid, grid_sample  # noqa: F401
+from engine.nn.functional.sampling import (  # noqa: F401
+    affine_grid,
+    compose_flows,
+    flow_to_grid,
+    grid_sample,
+    integrate_velocity,
+    warp,
+)
+from engine.nn.functional.similarity import (  # noqa: F401
+    bending_energy_loss,
+    diffusion_loss,
+    global_mutual_information_loss,
+    local_ncc_loss,
+    soft_dice_loss,
+)
 from engine.nn.functional.upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from engine.ops.activation import (  # noqa: F401
     elu,

@@ -48,7 +48,8 @@ from engine.autograd import Function
 from engine.ops.shape import stack
 from engine.tensor import Tensor
 
-__all__ = ["grid_sample", "affine_grid", "GatherPoints", "ScatterPoints"]
+__all__ = ["grid_sample", "affine_grid", "flow_to_grid", "warp", "compose_flows", "integrate_velocity",
+           "GatherPoints", "ScatterPoints"]
 
 _MODES = ("bilinear", "nearest")
 _PADDING = ("zeros", "border", "reflection")
@@ -261,3 +262,82 @@ def affine_grid(theta, size, align_corners=False):
     base = xp.stack([*reversed(mesh), ones], axis=-1).reshape(-1, nd + 1)  # (Q, d + 1), rows (x, y[, z], 1)
     grid = Tensor(base) @ theta.mT  # (N, Q, d)
     return grid.reshape(size[0], *spatial, nd)
+
+
+# --------------------------------------------------------------------------------------------
+# Dense displacement fields (registration)
+# --------------------------------------------------------------------------------------------
+def _check_flow(flow, op, image=None):
+    if not isinstance(flow, Tensor):
+        raise TypeError(f"{op}: flow must be a Tensor, got {type(flow).__name__}")
+    nd = flow.ndim - 2
+    if nd not in (2, 3) or flow.shape[1] != nd:
+        raise ValueError(f"{op}: flow must be (N, 2, H, W) or (N, 3, D, H, W), got shape {tuple(flow.shape)}")
+    if image is not None and (image.ndim != flow.ndim or image.shape[0] not in (1, flow.shape[0])
+                              or tuple(image.shape[2:]) != tuple(flow.shape[2:])):
+        raise ValueError(
+            f"{op}: image {tuple(image.shape)} and flow {tuple(flow.shape)} must share N and the spatial "
+            f"shape (image (N, C, *spatial), flow (N, {nd}, *spatial))"
+        )
+    return nd
+
+
+def flow_to_grid(flow):
+    """Displacement in voxels -> grid_sample grid (align_corners=True).
+
+    flow: (N, d, *spatial), flow[:, a] the displacement along array axis a (rows first), so that the
+    point read for voxel x is x + flow(x). Returns (N, *spatial, d) normalised, last axis (x, y[, z]):
+        g_a = 2 (x_a + flow_a(x)) / (size_a - 1) - 1.
+    """
+    nd = _check_flow(flow, "flow_to_grid")
+    xp = flow._xp
+    sizes = flow.shape[2:]
+    mesh = xp.meshgrid(*[xp.arange(s, dtype=flow.dtype) for s in sizes], indexing="ij")
+    comps = []
+    for a in reversed(range(nd)):  # grid order (x, y[, z]) = array axes reversed
+        scale = 2.0 / max(sizes[a] - 1, 1)
+        comps.append((flow[:, a] + Tensor(mesh[a])) * scale - 1.0)
+    return stack(comps, dim=-1)
+
+
+def warp(image, flow, mode="bilinear", padding_mode="border"):
+    """warped(x) = image(x + flow(x)): pull back ``image`` through a dense displacement (VoxelMorph's
+    spatial transformer; MONAI's ``Warp``).
+
+    image: (N, C, *spatial) (or N = 1 with a batch of flows); flow: (N, d, *spatial) in voxels, array-axis
+    order (see flow_to_grid). padding_mode 'border' (default, as MONAI) repeats the edge for points that
+    leave the image. Differentiable with respect to the image and the flow.
+    """
+    _check_flow(flow, "warp", image)
+    if image.shape[0] != flow.shape[0]:
+        image = image.expand(flow.shape[0], *image.shape[1:])
+    return grid_sample(image, flow_to_grid(flow), mode=mode, padding_mode=padding_mode, align_corners=True)
+
+
+def compose_flows(first, second):
+    """The displacement of "warp by ``first``, then by ``second``":
+
+        warp(warp(I, first), second) = warp(I, w),   w(x) = second(x) + first(x + second(x)),
+
+    with ``first`` resampled linearly at the displaced points. first, second: (N, d, *spatial).
+    """
+    _check_flow(first, "compose_flows", second)
+    return second + warp(first, second)
+
+
+def integrate_velocity(velocity, steps=7):
+    """Scaling and squaring (Arsigny et al. 2006; VoxelMorph-diff): the displacement of exp(v).
+
+    A stationary velocity field v (N, d, *spatial) in voxels generates the flow phi_1 of
+    d phi_t / dt = v(phi_t). With phi_{1/2^T} ~ id + v / 2^T and phi_{2s} = phi_s o phi_s,
+    T squarings give phi_1: u <- v / 2^T, then T times u <- u + u o (id + u) (compose_flows(u, u)).
+    Smooth small steps compose into a map that is (up to interpolation) invertible: no folding.
+    steps = 0 returns v itself (a plain displacement).
+    """
+    _check_flow(velocity, "integrate_velocity")
+    if steps < 0:
+        raise ValueError(f"integrate_velocity: steps must be >= 0, got {steps}")
+    u = velocity * (1.0 / 2**steps)
+    for _ in range(steps):
+        u = compose_flows(u, u)
+    return u
