@@ -28,6 +28,7 @@ from engine.nn.modules.flatten import Flatten, Unflatten  # noqa: F401
 from engine.nn.modules.instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d  # noqa: F401
 from engine.nn.modules.linear import Identity, Linear  # noqa: F401
 from engine.nn.modules.normalization import GroupNorm, LayerNorm  # noqa: F401
+from engine.nn.modules.pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: F401
 from engine.nn.modules.pooling import (  # noqa: F401
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
