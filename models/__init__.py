@@ -13,7 +13,7 @@ import importlib
 REGISTRY = {
     "perceptron": ("models.perceptron", "Perceptron", "a single neuron, phi(W^T x + b)", (1, 2, 3)),
     "mlp": ("models.mlp", "MLP", "multilayer perceptron 256-256 with ReLU", (1, 2, 3)),
-    "lenet5": ("models.lenet", "LeNet5", "LeNet-5 (LeCun 1998), 28x28 or 32x32 images", (2,)),
+    "lenet5": ("models.lenet", "LeNet5", "LeNet-5 (LeCun 1998); 2D images, or volumes with 3D layers", (2, 3)),
     "alexnet": ("models.alexnet", "AlexNetSmall", "small AlexNet-style CNN (2D or 3D)", (2, 3)),
     "vgg": ("models.vgg", "VGGSmall", "small VGG-style CNN with batch norm (2D or 3D)", (2, 3)),
     "resnet18": ("models.resnet", "ResNet18", "ResNet-18 adapted to 28x28 as in MedMNIST v2 (2D or 3D)", (2, 3)),
@@ -46,9 +46,10 @@ def build_model(name: str, in_channels: int, num_classes: int, spatial_shape, **
     if name == "mlp":
         return cls(n_features, num_classes, **kwargs)
     if name == "lenet5":
-        if tuple(spatial_shape) not in ((28, 28), (32, 32)):
-            raise ValueError(f"model 'lenet5' needs 28x28 or 32x32 images, but the data is {tuple(spatial_shape)}")
-        return cls(in_channels, num_classes, input_size=spatial_shape[0], **kwargs)
+        if len(set(spatial_shape)) != 1 or spatial_shape[0] < 12:
+            raise ValueError(f"model 'lenet5' needs square (cubic) inputs of at least 12 pixels per side, but the "
+                             f"data is {tuple(spatial_shape)}")
+        return cls(in_channels, num_classes, input_size=spatial_shape[0], dims=dims, **kwargs)
     if min(spatial_shape) < 8:
         raise ValueError(f"model {name!r} needs images of at least 8 pixels per side, got {tuple(spatial_shape)}")
     return cls(in_channels, num_classes, dims=dims, **kwargs)

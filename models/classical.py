@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 from scipy import optimize, special
 
-__all__ = ["KMeans", "KNeighborsClassifier", "LinearSVC", "LogisticRegression", "StandardScaler"]
+__all__ = ["KMeans", "KNeighborsClassifier", "LinearSVC", "LogisticRegression", "StandardScaler", "probabilities"]
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -507,3 +507,20 @@ class KMeans:
     def score(self, X, y=None) -> float:
         """Minus the inertia of X with respect to the fitted centres (higher is better)."""
         return -float(np.sum(np.min(self.transform(X), axis=1) ** 2))
+
+
+def probabilities(model, X) -> np.ndarray:
+    """(N, K) class probabilities from any classifier here.
+
+    Models with ``predict_proba`` give theirs; a margin classifier's decision values go through a
+    sigmoid (binary) or softmax (multi-class), which keeps their ranking (so the AUC is unchanged)
+    and puts the decision threshold of two classes at 0.5.
+    """
+    if hasattr(model, "predict_proba"):
+        return np.asarray(model.predict_proba(X), dtype=np.float64)
+    d = np.asarray(model.decision_function(X), dtype=np.float64)
+    if d.ndim == 1:
+        p = 1 / (1 + np.exp(-d))
+        return np.stack([1 - p, p], 1)
+    e = np.exp(d - d.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)

@@ -1,14 +1,16 @@
-"""Computer-aided diagnosis (CADx): classify images, with CNNs and classical baselines.
+"""Computer-aided diagnosis (CADx): classify images, with networks and classical baselines.
 
-Data: ``lesions`` (generated benign vs malignant lesion phantoms, the offline default; a
-stratified 70/15/15 split) or any MedMNIST dataset found on disk (its official
-train/val/test split). The model is selected on the validation split only (best validation
-AUC for networks, a hyperparameter grid for baselines); the test split is touched once, at
-the end, for the reported metrics and their bootstrap 95% intervals.
+Data: ``lesions``/``lesions3d`` (generated benign vs malignant lesion phantoms, a stratified
+70/15/15 split), any MedMNIST dataset found on disk (its official split), or your own folder
+(``images/`` + ``labels.csv``, tasks/userdata.py). The model is selected on the validation split
+only (best validation AUC for networks, a hyperparameter grid for baselines); the test split is
+used once, for the reported metrics and their bootstrap 95% intervals.
 
-Metrics follow the official MedMNIST evaluator so numbers compare with the published table:
-binary tasks score the positive class and threshold it at 0.5; multi-class tasks use the
-argmax for ACC and the mean one-vs-rest AUC; multi-label tasks average over labels.
+Output contract: a network returns (N, K) logits, trained with cross-entropy, or — a binary
+model with a single output, such as the perceptron — one logit per image, trained with binary
+cross-entropy on it. The loss follows from the model's output, never the other way round.
+Metrics follow the official MedMNIST evaluator (binary: positive-class score at threshold 0.5;
+multi-class: argmax ACC and mean one-vs-rest AUC; multi-label: averaged over labels).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.config import UsageError
-from tasks.experiments import Experiment
+from tasks.errors import UsageError
+from tasks.evaluation import format_ci, metric_ci
+from tasks.experiment import Experiment
+from tasks.options import Option, training_options
 
+NETWORKS = ("perceptron", "mlp", "lenet5", "alexnet", "vgg", "resnet18")
 BASELINES = ("knn", "svm", "logreg")
 DATA_SEED = 0  # generated data and its split are fixed, so runs with different --seed compare on the same data
 
@@ -37,22 +42,26 @@ class ClassificationData:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    split_file: tuple | None = None  # (files, split) of a user folder, saved in the run folder
 
-    @property
-    def multilabel(self) -> bool:
-        return self.task.startswith("multi-label")
+    multilabel = property(lambda self: self.task.startswith("multi-label"))
+    n_outputs = property(lambda self: self.y_train.shape[1] if self.multilabel else len(self.class_names))
+    in_channels = property(lambda self: self.x_train.shape[1])
+    spatial = property(lambda self: tuple(self.x_train.shape[2:]))
+    metric_task = property(lambda self: "multi-class" if self.task == "ordinal-regression" else self.task)
 
-    @property
-    def n_outputs(self) -> int:
-        return self.y_train.shape[1] if self.multilabel else len(self.class_names)
 
-    @property
-    def in_channels(self) -> int:
-        return self.x_train.shape[1]
+def _user_folder(config) -> ClassificationData:
+    from tasks.userdata import load_labelled_folder, normalize_intensity, resize
 
-    @property
-    def spatial(self) -> tuple:
-        return tuple(self.x_train.shape[2:])
+    folder = load_labelled_folder(config.dataset, seed=DATA_SEED)
+    shape = (config.size,) * folder.ndim
+    x = np.stack([resize(normalize_intensity(im), shape) for im in folder.images]).astype(np.float32)
+    task = "binary-class" if len(folder.class_names) == 2 else "multi-class"
+    parts = [folder.indices(s) for s in ("train", "val", "test")]
+    return ClassificationData(Path(config.dataset).name, task, folder.class_names,
+                              *[a for idx in parts for a in (x[idx], folder.labels[idx])],
+                              split_file=(folder.files, folder.split))
 
 
 def load_data(config) -> ClassificationData:
@@ -63,27 +72,25 @@ def load_data(config) -> ClassificationData:
         from tasks.data.phantoms import make_lesion_dataset
 
         ndim = 3 if name == "lesions3d" else 2
-        data = make_lesion_dataset(config.n_samples, image_size=28 if ndim == 2 else 24, ndim=ndim, seed=DATA_SEED)
+        data = make_lesion_dataset(config.n_samples, image_size=28 if ndim == 2 else 24, ndim=ndim,
+                                   irregularity=config.irregularity, seed=DATA_SEED)
         x, y = data["images"].astype(np.float32), data["labels"]
         tr, va, te = train_val_test_split(y, fractions=(0.7, 0.15, 0.15), stratify=y, seed=DATA_SEED)
         out = ClassificationData(name, "binary-class", ["benign", "malignant"], x[tr], y[tr], x[va], y[va],
                                  x[te], y[te])
+    elif Path(config.dataset).is_dir():
+        out = _user_folder(config)
     else:
         from tasks.data.medmnist import INFO, load_medmnist
 
-        if name not in INFO:
-            raise UsageError(f"unknown dataset {config.dataset!r}; use 'lesions', 'lesions3d' or a MedMNIST name "
-                             f"({', '.join(sorted(INFO))})")
         try:
             splits = load_medmnist(name, split=None, size=config.size, data_dir=config.data_dir)
-        except FileNotFoundError as e:
-            raise UsageError(str(e).splitlines()[0]) from None
-        except ValueError as e:
+        except (FileNotFoundError, ValueError) as e:
             raise UsageError(str(e).splitlines()[0]) from None
         info = INFO[name]
-        arrays = {s: (splits[s].as_float_channels_first(), splits[s].targets()) for s in ("train", "val", "test")}
-        out = ClassificationData(name, info.task, list(info.class_names), *arrays["train"], *arrays["val"],
-                                 *arrays["test"])
+        arrays = [a for s in ("train", "val", "test")
+                  for a in (splits[s].as_float_channels_first(), splits[s].targets())]
+        out = ClassificationData(name, info.task, list(info.class_names), *arrays)
     if config.limit:
         rng = np.random.default_rng(DATA_SEED)
         keep = np.sort(rng.choice(len(out.x_train), size=min(config.limit, len(out.x_train)), replace=False))
@@ -94,50 +101,42 @@ def load_data(config) -> ClassificationData:
     return out
 
 
-# --------------------------------------------------------------------------------------- metrics
-def _scores_for_task(data: ClassificationData, probs: np.ndarray) -> np.ndarray:
+# --------------------------------------------------------------------------------------- evaluation
+def scores_for_task(data: ClassificationData, probs: np.ndarray) -> np.ndarray:
     """What the MedMNIST evaluator scores: the positive-class probability for binary tasks."""
-    if data.task == "binary-class":
-        return probs[:, -1]
-    return probs
+    return probs[:, -1] if data.task == "binary-class" else probs
+
+
+def predictions(data: ClassificationData, probs: np.ndarray) -> np.ndarray:
+    if data.multilabel:
+        return (probs > 0.5).astype(int)
+    return (probs[:, -1] > 0.5).astype(int) if data.task == "binary-class" else probs.argmax(1)
 
 
 def evaluate(data: ClassificationData, y_true, probs, n_boot: int, seed: int, with_ci: bool) -> dict:
     """MedMNIST ACC/AUC plus balanced accuracy, sensitivity, specificity (binary) and bootstrap CIs."""
     from tasks import metrics as M
 
-    task = "multi-class" if data.task == "ordinal-regression" else data.task
-    scores = _scores_for_task(data, probs)
+    task, scores, pred = data.metric_task, scores_for_task(data, probs), predictions(data, probs)
     out = dict(M.medmnist_evaluate(task, y_true, scores))
+    k = len(data.class_names)
     if data.multilabel:
-        pred = (probs > 0.5).astype(int)
-        per_label = [M.balanced_accuracy(y_true[:, j].astype(int), pred[:, j], n_classes=2)
-                     for j in range(y_true.shape[1])]
-        out["balanced_accuracy"] = float(np.mean(per_label))
+        out["balanced_accuracy"] = float(np.mean([M.balanced_accuracy(y_true[:, j].astype(int), pred[:, j], 2)
+                                                  for j in range(y_true.shape[1])]))
     else:
-        pred = (scores > 0.5).astype(int) if data.task == "binary-class" else probs.argmax(1)
-        out["balanced_accuracy"] = M.balanced_accuracy(y_true, pred, n_classes=len(data.class_names))
+        out["balanced_accuracy"] = M.balanced_accuracy(y_true, pred, n_classes=k)
         if data.task == "binary-class":
             out["sensitivity"], out["specificity"] = M.sensitivity_specificity(y_true, pred)
     if with_ci:
-        rng = np.random.default_rng(seed)
-
-        def ci(fn, *arrays):
-            try:
-                r = M.bootstrap_ci(fn, *arrays, n_boot=n_boot, seed=rng,
-                                   stratify=None if data.multilabel else y_true)
-                return [float(r.low), float(r.high)]
-            except ValueError:
-                return None
-
-        out["auc_ci"] = ci(lambda t, s: M.medmnist_evaluate(task, t, s)["auc"], y_true, scores)
-        out["acc_ci"] = ci(lambda t, s: M.medmnist_evaluate(task, t, s)["acc"], y_true, scores)
+        ci = dict(n_boot=n_boot, seed=seed, stratify=None if data.multilabel else y_true)
+        out["auc_ci"] = metric_ci(lambda t, s: M.medmnist_evaluate(task, t, s)["auc"], y_true, scores, **ci)
+        out["acc_ci"] = metric_ci(lambda t, s: M.medmnist_evaluate(task, t, s)["acc"], y_true, scores, **ci)
         if not data.multilabel:
-            out["balanced_accuracy_ci"] = ci(
-                lambda t, p: M.balanced_accuracy(t, p, n_classes=len(data.class_names)), y_true, pred)
+            out["balanced_accuracy_ci"] = metric_ci(lambda t, p: M.balanced_accuracy(t, p, n_classes=k),
+                                                    y_true, pred, **ci)
             if data.task == "binary-class":
-                out["sensitivity_ci"] = ci(lambda t, p: M.sensitivity_specificity(t, p)[0], y_true, pred)
-                out["specificity_ci"] = ci(lambda t, p: M.sensitivity_specificity(t, p)[1], y_true, pred)
+                out["sensitivity_ci"] = metric_ci(lambda t, p: M.sensitivity_specificity(t, p)[0], y_true, pred, **ci)
+                out["specificity_ci"] = metric_ci(lambda t, p: M.sensitivity_specificity(t, p)[1], y_true, pred, **ci)
         out["n_boot"] = n_boot
     out["n"] = int(len(y_true))
     return out
@@ -147,110 +146,94 @@ def write_figures(data: ClassificationData, probs: np.ndarray, history, fig_dir:
     from tasks import figures
     from tasks import metrics as M
 
-    paths = []
-    if history:
-        paths.append(figures.training_curves(history, fig_dir / "training_curves.png"))
+    paths = [figures.training_curves(history, fig_dir / "training_curves.png")] if history else []
     if data.multilabel:
         return paths
-    y = data.y_test
-    paths.append(figures.roc_curves(y, _scores_for_task(data, probs), fig_dir / "roc.png", data.class_names))
-    pred = (probs[:, -1] > 0.5).astype(int) if data.task == "binary-class" else probs.argmax(1)
+    y, pred = data.y_test, predictions(data, probs)
+    paths.append(figures.roc_curves(y, scores_for_task(data, probs), fig_dir / "roc.png", data.class_names))
     cm = M.confusion_matrix(y, pred, n_classes=len(data.class_names))
     paths.append(figures.confusion_matrix_plot(cm, fig_dir / "confusion_matrix.png", data.class_names))
-    paths.append(figures.image_grid(data.x_test, y, pred, probs[np.arange(len(pred)), pred],
-                                    fig_dir / "test_images.png", data.class_names))
+    if len(data.spatial) == 2:
+        paths.append(figures.image_grid(data.x_test, y, pred, probs[np.arange(len(pred)), pred],
+                                        fig_dir / "test_images.png", data.class_names))
     return paths
 
 
 # --------------------------------------------------------------------------------------- baselines
-def _baseline_inputs(data: ClassificationData, features: str):
-    if features == "radiomics":
-        from tasks.features import extract_features
-
-        if len(data.spatial) != 2:
-            raise UsageError("radiomics features are defined for 2D images only")
-        f = [extract_features(x)[0] for x in (data.x_train, data.x_val, data.x_test)]
-    else:
-        f = [x.reshape(len(x), -1) for x in (data.x_train, data.x_val, data.x_test)]
-    from models.classical import StandardScaler
-
-    scaler = StandardScaler().fit(f[0])
-    return [scaler.transform(a) for a in f]
-
-
-def run_baseline(config, data: ClassificationData) -> tuple[dict, np.ndarray, np.ndarray, list]:
+def run_baseline(config, data: ClassificationData) -> tuple[dict, np.ndarray, np.ndarray]:
     """Fit a classical model for each value of its hyperparameter grid; keep the best on validation."""
-    from models.classical import KNeighborsClassifier, LinearSVC, LogisticRegression
+    from models.classical import KNeighborsClassifier, LinearSVC, LogisticRegression, StandardScaler, probabilities
+    from tasks import metrics as M
 
     if data.multilabel:
         raise UsageError(f"baseline {config.model!r} supports binary and multi-class tasks, not multi-label")
-    f_train, f_val, f_test = _baseline_inputs(data, config.features)
-    grids = {
-        "knn": [dict(n_neighbors=k) for k in (1, 3, 5, 9, 15, 25)],
-        "svm": [dict(C=c, seed=config.seed) for c in (0.01, 0.1, 1.0)],
-        "logreg": [dict(C=c) for c in (0.01, 0.1, 1.0)],
-    }
-    classes = {"knn": KNeighborsClassifier, "svm": LinearSVC, "logreg": LogisticRegression}
-    task = "multi-class" if data.task == "ordinal-regression" else data.task
-    from tasks import metrics as M
+    if config.features == "radiomics":
+        from tasks.features import extract_features
 
-    trials = []
-    best = None
+        if len(data.spatial) != 2:
+            raise UsageError("--features radiomics is defined for 2D images only; use --features pixels for 3D")
+        feats = [extract_features(x)[0] for x in (data.x_train, data.x_val, data.x_test)]
+    else:
+        feats = [x.reshape(len(x), -1) for x in (data.x_train, data.x_val, data.x_test)]
+    scaler = StandardScaler().fit(feats[0])
+    f_train, f_val, f_test = (scaler.transform(a) for a in feats)
+    grids = {"knn": [dict(n_neighbors=k) for k in (1, 3, 5, 9, 15, 25)],
+             "svm": [dict(C=c, seed=config.seed) for c in (0.01, 0.1, 1.0)],
+             "logreg": [dict(C=c) for c in (0.01, 0.1, 1.0)]}
+    classes = {"knn": KNeighborsClassifier, "svm": LinearSVC, "logreg": LogisticRegression}
+    trials, best = [], None
     for params in grids[config.model]:
         model = classes[config.model](**params).fit(f_train, data.y_train)
-        val_probs = _probabilities(model, f_val, len(data.class_names))
-        val_auc = M.medmnist_evaluate(task, data.y_val, _scores_for_task(data, val_probs))["auc"]
-        trials.append({"params": {k: v for k, v in params.items() if k != "seed"}, "val_auc": val_auc})
+        val_probs = probabilities(model, f_val)
+        val_auc = M.medmnist_evaluate(data.metric_task, data.y_val, scores_for_task(data, val_probs))["auc"]
+        shown = {k: v for k, v in params.items() if k != "seed"}
+        trials.append({"params": shown, "val_auc": val_auc})
         if best is None or val_auc > best[0]:
-            best = (val_auc, model, params, val_probs)
-    _, model, params, val_probs = best
-    test_probs = _probabilities(model, f_test, len(data.class_names))
-    return {"selected": {k: v for k, v in params.items() if k != "seed"}, "trials": trials}, val_probs, test_probs, []
-
-
-def _probabilities(model, x, n_classes) -> np.ndarray:
-    """(N, K) class probabilities; a margin classifier's scores go through a softmax/sigmoid so
-    that ranking (AUC) is preserved and 0.5 is the decision threshold for two classes."""
-    if hasattr(model, "predict_proba"):
-        try:
-            return np.asarray(model.predict_proba(x), dtype=np.float64)
-        except (AttributeError, NotImplementedError):
-            pass
-    d = np.asarray(model.decision_function(x), dtype=np.float64)
-    if d.ndim == 1:
-        p = 1 / (1 + np.exp(-d))
-        return np.stack([1 - p, p], 1)
-    e = np.exp(d - d.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
+            best = (val_auc, model, shown, val_probs)
+    _, model, shown, val_probs = best
+    return {"selected": shown, "trials": trials}, val_probs, probabilities(model, f_test)
 
 
 # --------------------------------------------------------------------------------------- networks
-def run_network(config, data: ClassificationData, run_dir: Path, resume_from=None):
-    """Train a network with the engine's Trainer; return (info, val_probs, test_probs, history)."""
+def single_logit(model, data: ClassificationData) -> bool:
+    """Whether the network answers with one logit per image (a binary model trained with BCE)."""
+    import engine
+
+    with engine.no_grad():
+        out = model(engine.tensor(data.x_train[:2]))
+    if out.ndim == 1 or out.shape[1] == 1:
+        if data.n_outputs != 2 or data.multilabel:
+            raise UsageError(f"model {type(model).__name__} gives one output, which fits a two-class task only")
+        return True
+    if out.shape[1] != data.n_outputs:
+        raise RuntimeError(f"model gives {out.shape[1]} outputs for {data.n_outputs} classes")
+    return False
+
+
+def run_network(ctx, data: ClassificationData):
+    """Train with the framework's fit(); returns (info, val_probs, test_probs, history)."""
     import engine
     import engine.nn.functional as F
-    from engine import optim
     from engine.data import ArrayDataset, ClassBalancedSampler, DataLoader, TensorDataset
-    from engine.train import EarlyStopping, HistoryLogger, ModelCheckpoint, Trainer
     from models import build_model
     from tasks import metrics as M
+    from tasks.training import fit, predict
 
-    engine.manual_seed(config.seed)
-    kwargs = {}
-    if config.width and config.model in ("resnet18", "alexnet", "vgg"):
-        kwargs["width"] = config.width
+    config = ctx.config
+    width = config.width if config.width is not None else (16 if config.model == "vgg" else None)
+    kwargs = {"width": width} if width is not None and config.model in ("resnet18", "alexnet", "vgg") else {}
     try:
         model = build_model(config.model, data.in_channels, data.n_outputs, data.spatial, **kwargs)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    one = single_logit(model, data)
     model.to(config.device)
 
-    # class imbalance: a weighted loss (weights inversely proportional to class frequency) or a
-    # sampler that draws every class equally often
+    # class imbalance: a loss weighted inversely to class frequency, or balanced sampling
     weight = pos_weight = None
     if config.imbalance == "weighted":
-        if data.multilabel:
-            pos = data.y_train.mean(0).clip(1e-3, 1 - 1e-3)
+        if data.multilabel or one:
+            pos = (data.y_train.mean(0) if data.multilabel else np.array(data.y_train.mean())).clip(1e-3, 1 - 1e-3)
             pos_weight = engine.tensor(((1 - pos) / pos).astype(np.float32), device=config.device)
         else:
             counts = np.bincount(data.y_train, minlength=data.n_outputs).clip(1)
@@ -258,103 +241,112 @@ def run_network(config, data: ClassificationData, run_dir: Path, resume_from=Non
                                    device=config.device)
 
     def loss_fn(logits, target):
+        if one:
+            return F.binary_cross_entropy_with_logits(logits.reshape(-1), target.float(), pos_weight=pos_weight)
         if data.multilabel:
             return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
         return F.cross_entropy(logits, target, weight=weight)
+
+    def to_probs(logits: np.ndarray) -> np.ndarray:
+        if one:
+            p = 1 / (1 + np.exp(-logits.reshape(-1)))
+            return np.stack([1 - p, p], 1)
+        if data.multilabel:
+            return 1 / (1 + np.exp(-logits))
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    def evaluator(key):
+        return lambda logits, target: M.medmnist_evaluate(data.metric_task, target,
+                                                          scores_for_task(data, to_probs(logits)))[key]
 
     transform = None
     if config.augment:
         from engine.data import transforms as T
 
         # left-right flips, small rotations/zooms/shifts: plausible variations of a lesion image
-        last_axis = len(data.spatial) - 1
-        transform = T.Compose([T.RandomFlip(axes=(last_axis,)),
+        transform = T.Compose([T.RandomFlip(axes=(len(data.spatial) - 1,)),
                                T.RandomAffine(degrees=10, scale=0.1, translate=2.0, mode="nearest")])
-    if transform is not None:
-        train_set = ArrayDataset(data.x_train, data.y_train, transform=transform, seed=config.seed)
-    else:
-        train_set = TensorDataset(data.x_train, data.y_train)
-    sampler = None
-    if config.imbalance == "balanced" and not data.multilabel:
-        sampler = ClassBalancedSampler(data.y_train, seed=config.seed)
+    train_set = (ArrayDataset(data.x_train, data.y_train, transform=transform, seed=config.seed) if transform
+                 else TensorDataset(data.x_train, data.y_train))
+    sampler = (ClassBalancedSampler(data.y_train, seed=config.seed)
+               if config.imbalance == "balanced" and not data.multilabel else None)
     train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
                               seed=config.seed)
     val_loader = DataLoader(TensorDataset(data.x_val, data.y_val), batch_size=256)
-    test_loader = DataLoader(TensorDataset(data.x_test, data.y_test), batch_size=256)
-
-    task = "multi-class" if data.task == "ordinal-regression" else data.task
-
-    def to_probs(logits: np.ndarray) -> np.ndarray:
-        if data.multilabel:
-            return 1 / (1 + np.exp(-logits))
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-
-    def auc(logits, target):
-        return M.medmnist_evaluate(task, target, _scores_for_task(data, to_probs(logits)))["auc"]
-
-    def acc(logits, target):
-        return M.medmnist_evaluate(task, target, _scores_for_task(data, to_probs(logits)))["acc"]
-
-    opt_cls = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD}[config.optimizer]
-    opt_kwargs = dict(lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "sgd":
-        opt_kwargs["momentum"] = 0.9
-    optimizer = opt_cls(model.parameters(), **opt_kwargs)
-    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    callbacks = [ModelCheckpoint(run_dir / "checkpoints", monitor="val_auc", mode="max"), HistoryLogger(run_dir)]
-    if config.patience:
-        callbacks.append(EarlyStopping(monitor="val_auc", mode="max", patience=config.patience))
-    trainer = Trainer(model, loss_fn, optimizer, metrics={"auc": auc, "acc": acc}, scheduler=scheduler,
-                      device=config.device, callbacks=callbacks, seed=config.seed, quiet=config.quiet,
-                      config=config.to_dict())
-    started = time.time()
-    history = list(trainer.fit(train_loader, val_loader, epochs=config.epochs, resume_from=resume_from))
-    train_seconds = time.time() - started
-    # the model selected on the validation split
-    best = run_dir / "checkpoints" / "best.npz"
-    if best.exists():
-        from engine.train import load_checkpoint
-
-        load_checkpoint(best, model)
-    val_probs = to_probs(trainer.predict(val_loader))
-    test_probs = to_probs(trainer.predict(test_loader))
-    info = {"parameters": model.num_parameters(), "train_seconds": train_seconds,
-            "best_epoch": int(np.argmax([r.get("val_auc", -1) for r in history]) + 1) if history else None}
-    return info, val_probs, test_probs, history
+    result = fit(ctx, model, loss_fn, train_loader, val_loader, metrics={"auc": evaluator("auc"),
+                                                                         "acc": evaluator("acc")},
+                 monitor="val_auc", mode="max")
+    info = {"parameters": model.num_parameters(), "train_seconds": result.train_seconds,
+            "best_epoch": result.best_epoch, "output": "one logit (BCE)" if one else f"{data.n_outputs} logits",
+            "width": width}
+    return (info, to_probs(predict(ctx, model, data.x_val, 256)), to_probs(predict(ctx, model, data.x_test, 256)),
+            result.history)
 
 
+# --------------------------------------------------------------------------------------- the experiment
 class ClassificationExperiment(Experiment):
     name = "classification"
-    description = ("CADx: benign vs malignant lesions (phantoms) or MedMNIST; CNNs, MLP, perceptron and "
-                   "k-NN/SVM/logistic baselines; ACC/AUC with bootstrap 95% CIs")
-    defaults = {"model": "vgg", "width": 16, "epochs": 6, "lr": 2e-3}
-    quick = {"epochs": 2, "n_samples": 400, "bootstrap": 200}
+    description = ("CADx: benign vs malignant lesions (phantoms 2D/3D), MedMNIST or your folder; CNNs, MLP, "
+                   "perceptron and k-NN/SVM/logistic baselines; ACC/AUC with bootstrap 95% CIs")
+    options = (
+        Option("dataset", str, "lesions", "lesions, lesions3d, a MedMNIST name (e.g. breastmnist), or a folder "
+               "with images/ and labels.csv (images resized to --size per side, intensities scaled to [0, 1] by "
+               "their 0.5/99.5 percentiles)"),
+        Option("data_dir", str, None, "folder with the MedMNIST .npz files (must exist when given)", nullable=True),
+        Option("size", int, 28, "MedMNIST image size, or the side length user-folder images are resized to",
+               low=8, high=512),
+        Option("model", str, "vgg", "network or classical baseline", choices=NETWORKS + BASELINES),
+        Option("width", int, None, "channel width of alexnet/vgg/resnet18 (default: 16 for vgg, the model's own "
+               "otherwise)", low=1, high=1024, nullable=True),
+        Option("n_samples", int, 3000, "number of generated lesion phantoms", quick=400, low=60, high=1_000_000),
+        Option("irregularity", float, 1.0, "boundary irregularity of malignant phantoms (higher is easier)",
+               low=0.0, open_low=True, high=10.0),
+        Option("features", str, "pixels", "inputs of the classical baselines", choices=("pixels", "radiomics")),
+        Option("augment", bool, False, "random flips, rotations, zooms and shifts of the training images"),
+        Option("imbalance", str, "none", "class imbalance: a weighted loss or class-balanced sampling",
+               choices=("none", "weighted", "balanced")),
+        Option("limit", int, None, "use at most this many training images (and half as many for val/test, at least "
+               "40)", low=10, nullable=True),
+        *training_options(epochs=6, lr=2e-3, batch_size=64, quick_epochs=2),
+    )
 
-    def run(self, config, run_dir, resume_from=None) -> dict:
-        run_dir = Path(run_dir)
+    def check(self, config) -> None:
+        from tasks.data.medmnist import INFO
+
+        if config.data_dir is not None and not Path(config.data_dir).is_dir():
+            raise UsageError(f"--data-dir {config.data_dir}: no such folder")
+        name = config.dataset.lower()
+        if name not in ("lesions", "lesions3d") and name not in INFO and not Path(config.dataset).is_dir():
+            raise UsageError(f"unknown dataset {config.dataset!r}; use lesions, lesions3d, a folder with images/ and "
+                             f"labels.csv, or a MedMNIST name ({', '.join(sorted(INFO))})")
+
+    def run(self, ctx) -> dict:
+        config = ctx.config
         data = load_data(config)
+        if data.split_file is not None:
+            from tasks.userdata import save_split
+
+            save_split(ctx.run_dir / "split.csv", *data.split_file)
         started = time.time()
         if config.model in BASELINES:
-            info, val_probs, test_probs, history = run_baseline(config, data)
-            info["train_seconds"] = time.time() - started
+            info, val_probs, test_probs = run_baseline(config, data)
+            info["train_seconds"], history = time.time() - started, []
         else:
-            info, val_probs, test_probs, history = run_network(config, data, run_dir, resume_from)
-        metrics = {
-            "experiment": self.name,
-            "dataset": data.name,
-            "task": data.task,
-            "model": config.model,
-            "train_seconds": info.get("train_seconds"),
-            "model_info": info,
+            info, val_probs, test_probs, history = run_network(ctx, data)
+        return {
+            "experiment": self.name, "dataset": data.name, "task": data.task, "model": config.model,
+            "train_seconds": info.get("train_seconds"), "model_info": info,
             "val": evaluate(data, data.y_val, val_probs, config.bootstrap, config.seed, with_ci=False),
             "test": evaluate(data, data.y_test, test_probs, config.bootstrap, config.seed, with_ci=True),
             "split_sizes": {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)},
+            "figures": write_figures(data, test_probs, history, ctx.figures_dir),
         }
-        metrics["figures"] = write_figures(data, test_probs, history, run_dir / "figures")
-        if not config.quiet:
-            t = metrics["test"]
-            ci = t.get("auc_ci") or [float("nan")] * 2
-            print(f"test AUC {t['auc']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f})  ACC {t['acc']:.3f}  "
-                  f"[{data.name}, {config.model}]")
-        return metrics
+
+    def summary(self, metrics: dict) -> str:
+        t = metrics["test"]
+        return (f"test AUC {format_ci(t, 'auc')}  ACC {format_ci(t, 'acc')}  "
+                f"[{metrics['dataset']}, {metrics['model']}]")
+
+
+EXPERIMENT = ClassificationExperiment()

@@ -1,105 +1,178 @@
 """The ``medgrad`` command.
 
     medgrad list                                  the experiments, one line each
-    medgrad run classification [options]          train, evaluate, write a run folder
-    medgrad run classification --resume RUN_DIR   continue an interrupted run
+    medgrad run NAME [options]                    train, evaluate, write a run folder
+    medgrad run NAME --help                       exactly that experiment's options
+    medgrad run --resume RUN_DIR                  continue an interrupted run, in that folder
     medgrad report RUN_DIR... [--out report.md]   compare runs in a Markdown report
     medgrad gallery [--out gallery.png]           look at the data (phantoms, MedMNIST found)
 
-A user mistake (unknown dataset, a model that does not fit the data, a missing file) prints
-one line starting with "medgrad: error:" and exits with status 2, without a traceback.
+Every anticipated failure (a user mistake, a missing or unreadable file, no permission, a full
+disk, a corrupt checkpoint, a missing GPU) prints one line starting with "medgrad: error:" and
+exits with status 2. A genuine bug still shows its traceback, so that it gets reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
-from tasks.config import RunConfig, UsageError
+from tasks.errors import RunInterrupted, UsageError
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="medgrad", description="medgrad: deep learning for medical imaging, from scratch")
-    sub = p.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a parsing mistake is one line (UsageError), not usage text plus an error."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _main_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="medgrad", description="medgrad: deep learning for medical imaging, from scratch. "
+                "`medgrad run NAME --help` lists an experiment's options.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="list the experiments")
-
-    run = sub.add_parser("run", help="train and evaluate an experiment")
-    run.add_argument("experiment", nargs="?", help="experiment name (see `medgrad list`)")
-    run.add_argument("--dataset", help="lesions (generated phantoms, the default) or a MedMNIST name, e.g. breastmnist")
-    run.add_argument("--model", help="network (lenet5, resnet18, vgg, alexnet, mlp, perceptron) or baseline "
-                                     "(knn, svm, logreg)")
-    run.add_argument("--epochs", type=int)
-    run.add_argument("--batch-size", type=int, dest="batch_size")
-    run.add_argument("--lr", type=float)
-    run.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
-    run.add_argument("--weight-decay", type=float, dest="weight_decay")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--device", choices=["cpu", "cuda"])
-    run.add_argument("--data-dir", dest="data_dir", help="folder with MedMNIST .npz files")
-    run.add_argument("--out", help="run folder (default: runs/<experiment>-<dataset>-<model>-<time>)")
-    run.add_argument("--quick", action="store_true", default=None, help="tiny settings for a smoke test")
-    run.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
-    run.add_argument("--augment", action="store_true", default=None, help="random flips/rotations/affine")
-    run.add_argument("--imbalance", choices=["none", "weighted", "balanced"],
-                     help="class imbalance: weighted loss or class-balanced sampling")
-    run.add_argument("--size", type=int, help="MedMNIST image size (28, 64, 128, 224)")
-    run.add_argument("--n-samples", type=int, dest="n_samples", help="number of generated phantom images")
-    run.add_argument("--features", choices=["pixels", "radiomics"], help="inputs of the classical baselines")
-    run.add_argument("--patience", type=int, help="early stopping patience (epochs) on the validation AUC")
-    run.add_argument("--width", type=int, help="channel width of the CNN")
-    run.add_argument("--limit", type=int, help="use at most this many training images")
-    run.add_argument("--bootstrap", type=int, help="bootstrap resamples for confidence intervals")
-    run.add_argument("--config", help="JSON file with the same options")
-    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
-
+    sub.add_parser("run", help="train and evaluate an experiment: medgrad run NAME [options]", add_help=False)
     report = sub.add_parser("report", help="compare runs in a Markdown report")
     report.add_argument("runs", nargs="+")
     report.add_argument("--out", default="report.md")
-
-    sub.add_parser("gallery", help="render a PNG sheet of the data (see `medgrad gallery --help`)")
+    sub.add_parser("gallery", help="render a PNG sheet of the data (see `medgrad gallery --help`)", add_help=False)
     return p
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+def _describe(option) -> str:
+    parts = [option.help] if option.help else []
+    if option.type is not bool:
+        parts.append(f"default: {option.default}")
+        if option.has_quick:
+            parts.append(f"--quick: {option.quick}")
+        if option.choices is None and (option.low is not None or option.high is not None):
+            low = "" if option.low is None else (f"> {option.low:g}" if option.open_low else f">= {option.low:g}")
+            high = "" if option.high is None else f"<= {option.high:g}"
+            parts.append(" and ".join(x for x in (low, high) if x))
+    return "; ".join(parts)
+
+
+def experiment_parser(experiment) -> argparse.ArgumentParser:
+    """``medgrad run NAME``'s parser, built from the experiment's declared options."""
+    p = _Parser(prog=f"medgrad run {experiment.name}", description=experiment.description,
+                argument_default=argparse.SUPPRESS)
+    p.add_argument("experiment", nargs="?", help=argparse.SUPPRESS)
+    for option in experiment.all_options():
+        if option.type is bool:
+            p.add_argument(option.flag, dest=option.name, action="store_true", help=_describe(option))
+        else:
+            metavar = "{" + ",".join(map(str, option.choices)) + "}" if option.choices else option.name.upper()
+            # values stay strings here: the option's own parser checks them, as for config files
+            p.add_argument(option.flag, dest=option.name, metavar=metavar, help=_describe(option))
+    p.add_argument("--config", dest="_config", metavar="FILE", help="JSON file of options (the command line wins)")
+    p.add_argument("--resume", dest="_resume", metavar="RUN_DIR",
+                   help="continue the interrupted run in RUN_DIR with its saved options")
+    return p
+
+
+def _run(argv: list[str]) -> int:
+    from tasks.registry import EXPERIMENTS, get_experiment
+    from tasks.runner import resume_run, run_experiment
+
+    name = argv[0] if argv and not argv[0].startswith("-") else None  # medgrad run NAME [options]
+    resume_dir = None
+    if "--resume" in argv or any(a.startswith("--resume=") for a in argv):
+        probe = _Parser(prog="medgrad run", add_help=False)
+        probe.add_argument("--resume")
+        known, _ = probe.parse_known_args(argv)
+        resume_dir = known.resume
+        if resume_dir is None:
+            raise UsageError("--resume needs a run folder")
+        from pathlib import Path
+
+        from tasks.runfolder import read_saved_config
+
+        saved_name = read_saved_config(Path(resume_dir))["experiment"]
+        if name not in (None, resume_dir) and name != saved_name:
+            raise UsageError(f"--resume {resume_dir} is a {saved_name!r} run, not {name!r}")
+        name = saved_name
+    if name is None:
+        if "-h" in argv or "--help" in argv:
+            print("usage: medgrad run NAME [options]   (medgrad run NAME --help for its options)\n\nexperiments:")
+            for n in EXPERIMENTS:
+                print(f"  {n:16s} {get_experiment(n).description}")
+            return 0
+        raise UsageError("name an experiment: medgrad run NAME (see `medgrad list`)")
+    experiment = get_experiment(name)
+    args = vars(experiment_parser(experiment).parse_args(argv))
+    args.pop("experiment", None)
+    config_file = args.pop("_config", None)
+    args.pop("_resume", None)
+    if resume_dir is not None:
+        if config_file is not None:
+            raise UsageError("--resume uses the run's saved options; --config cannot be combined with it")
+        result = resume_run(resume_dir, args)
+    else:
+        result = run_experiment(name, args, config_file)
+    print(result["summary"])
+    print(f"run folder: {result['run_dir']}")
+    return 0
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv[:1] == ["gallery"]:  # its own options (tasks/data/gallery.py), passed through untouched
         from tasks.data import gallery
 
         return gallery.main(argv[1:]) or 0
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "list":
-            from tasks.experiments import EXPERIMENTS
+    if argv[:1] == ["run"]:
+        return _run(argv[1:])
+    args = _main_parser().parse_args(argv)
+    if args.command == "list":
+        from tasks.registry import EXPERIMENTS, get_experiment
 
-            for name, exp in EXPERIMENTS.items():
-                print(f"{name:16s} {exp.description}")
-            return 0
-        if args.command == "report":
-            from tasks.report import write_report
-
-            print(write_report(args.runs, args.out))
-            return 0
-        from tasks.runner import resume_run, run_experiment
-
-        if args.resume:
-            result = resume_run(args.resume, quiet=bool(args.quiet))
-        else:
-            if not args.experiment:
-                raise UsageError("name an experiment: medgrad run EXPERIMENT (see `medgrad list`)")
-            options = {k: getattr(args, k) for k in RunConfig.fields() if k != "experiment" and hasattr(args, k)}
-            config = RunConfig.from_sources(args.config, experiment=args.experiment, **options)
-            result = run_experiment(config)
-        print(f"run folder: {result['run_dir']}")
+        for name in EXPERIMENTS:
+            print(f"{name:16s} {get_experiment(name).description}")
         return 0
+    from tasks.report import write_report
+
+    print(write_report(args.runs, args.out))
+    return 0
+
+
+def _error(message: str) -> int:
+    print(f"medgrad: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    from engine.train.checkpoint import CheckpointError
+    from engine.train.trainer import NonFiniteLossError
+
+    try:
+        return _dispatch(argv)
     except UsageError as e:
-        print(f"medgrad: error: {e}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as e:
-        print(f"medgrad: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("medgrad: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+        return _error(str(e))
+    except RunInterrupted as e:
+        print(f"medgrad: {e}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:
+        print("medgrad: interrupted", file=sys.stderr)
+        return 130
+    except CheckpointError as e:
+        return _error(f"checkpoint: {e}")
+    except NonFiniteLossError as e:
+        return _error(f"training diverged ({e}); try a smaller --lr")
+    except MemoryError:
+        return _error("out of memory; try a smaller --batch-size or image size")
+    except OSError as e:
+        where = f" {e.filename}" if e.filename else ""
+        if e.errno == errno.ENOSPC:
+            return _error(f"disk full while writing{where}")
+        if e.errno in (errno.EACCES, errno.EPERM):
+            return _error(f"permission denied:{where}")
+        if e.errno == errno.EROFS:
+            return _error(f"read-only file system:{where}")
+        if isinstance(e, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+            return _error(f"{e.strerror}:{where}")
+        raise
 
 
 if __name__ == "__main__":

@@ -10,7 +10,21 @@ import json
 import os
 from pathlib import Path
 
-COLUMNS = ("auc", "acc", "balanced_accuracy", "sensitivity", "specificity")
+from tasks.errors import UsageError
+
+PREFERRED = ("auc", "acc", "balanced_accuracy", "sensitivity", "specificity")
+SKIP = ("n", "n_boot")
+
+
+def _columns(runs) -> list[str]:
+    """The test metrics to tabulate: every number any run reports (each experiment has its own)."""
+    seen: list[str] = []
+    for r in runs:
+        for key, value in r["metrics"].get("test", {}).items():
+            if (isinstance(value, (int, float)) and not isinstance(value, bool) and key not in SKIP
+                    and not key.endswith("_undefined") and key not in seen):
+                seen.append(key)
+    return [k for k in PREFERRED if k in seen] + [k for k in seen if k not in PREFERRED]
 
 
 def _cell(test: dict, key: str) -> str:
@@ -25,14 +39,19 @@ def _cell(test: dict, key: str) -> str:
 
 def load_run(run_dir) -> dict:
     run_dir = Path(run_dir)
+    out = {"dir": run_dir}
     for name in ("config.json", "metrics.json"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"report: {run_dir} is not a finished run (no {name})")
-    return {
-        "dir": run_dir,
-        "config": json.loads((run_dir / "config.json").read_text()),
-        "metrics": json.loads((run_dir / "metrics.json").read_text()),
-    }
+        path = run_dir / name
+        if not path.is_file():
+            raise UsageError(f"report: {run_dir} is not a finished run (no {name})")
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise UsageError(f"report: {path} is unreadable ({e})") from None
+        if not isinstance(value, dict):
+            raise UsageError(f"report: {path} does not hold a JSON object")
+        out[name.split(".")[0]] = value
+    return out
 
 
 def write_report(run_dirs, out_path) -> str:
@@ -43,15 +62,16 @@ def write_report(run_dirs, out_path) -> str:
     lines = ["# medgrad report", "",
              "Test-split metrics (bootstrap 95% intervals in brackets); models were selected on the "
              "validation split only.", ""]
-    header = ["run", "experiment", "dataset", "model", "epochs", "train time (s)"] + list(COLUMNS)
+    columns = _columns(runs)
+    header = ["run", "experiment", "dataset", "model", "epochs", "train time (s)"] + columns
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for r in runs:
         c, m = r["config"], r["metrics"]
         test = m.get("test", {})
         row = [r["dir"].name, c.get("experiment", ""), c.get("dataset", ""), c.get("model", ""),
-               str(c.get("epochs", "")), f"{m.get('train_seconds', 0):.0f}"]
-        row += [_cell(test, k) for k in COLUMNS]
+               str(c.get("epochs", "")), f"{m.get('train_seconds') or 0:.0f}"]
+        row += [_cell(test, k) for k in columns]
         lines.append("| " + " | ".join(row) + " |")
     for r in runs:
         figures = sorted((r["dir"] / "figures").glob("*.png")) if (r["dir"] / "figures").is_dir() else []

@@ -1,0 +1,28 @@
+"""The experiments ``medgrad run`` knows: name -> the module that defines ``EXPERIMENT``.
+
+A plain table, imported by the CLI only; experiment modules never import it back, so there is
+no import cycle. Modules are imported on first use, which keeps ``medgrad --help`` instant.
+To add an experiment, add one line here (see tasks/README.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tasks.errors import UsageError
+
+EXPERIMENTS: dict[str, str] = {
+    "classification": "tasks.classification",
+}
+
+
+def get_experiment(name: str):
+    """The Experiment instance registered as ``name``, or UsageError listing the known names."""
+    if name not in EXPERIMENTS:
+        raise UsageError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
+    module = importlib.import_module(EXPERIMENTS[name])
+    experiment = module.EXPERIMENT
+    if experiment.name != name:  # a registry typo would otherwise run the wrong task
+        raise RuntimeError(f"tasks/registry.py maps {name!r} to {EXPERIMENTS[name]}, whose EXPERIMENT is "
+                           f"{experiment.name!r}")
+    return experiment
