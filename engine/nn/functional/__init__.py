@@ -54,6 +54,7 @@ from engine.nn.functional.sampling import (  # noqa: F401
     integrate_velocity,
     warp,
 )
+from engine.nn.functional.segmentation_loss import dice_ce_loss, dice_loss, focal_loss, tversky_loss  # noqa: F401
 from engine.nn.functional.similarity import (  # noqa: F401
     bending_energy_loss,
     diffusion_loss,

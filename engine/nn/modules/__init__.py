@@ -47,6 +47,7 @@ from engine.nn.modules.pooling import (  # noqa: F401
     MaxUnpool3d,
 )
 from engine.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: F401
+from engine.nn.modules.segmentation_loss import DiceCELoss, DiceLoss, FocalLoss, TverskyLoss  # noqa: F401
 from engine.nn.modules.spatial import SpatialTransformer, VecInt  # noqa: F401
 from engine.nn.modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: F401
 
