@@ -54,3 +54,135 @@ def concordance_index(time, risk, event=None, chunk_size: int = 1024) -> float:
     if usable == 0:
         raise UndefinedMetricError(f"{fn}: no comparable pair (needs an event before another time)")
     return (concordant + 0.5 * tied) / usable
+
+
+# ----------------------------------------------------------------------------- Kaplan-Meier
+def _survival_inputs(fn: str, time, event):
+    t = chk.finite(fn, "time", chk.vector(fn, "time", time)).astype(np.float64)
+    e = np.ones_like(t, dtype=bool) if event is None else chk.vector(fn, "event", event)
+    chk.same_length(fn, time=t, event=e)
+    chk.nonempty(fn, time=t)
+    return t, chk.binary_labels(fn, "event", e).astype(bool)
+
+
+def kaplan_meier(time, event=None) -> dict:
+    """The Kaplan-Meier estimate of the survival function S(t) = P(T > t).
+
+        S(t) = prod over event times t_m <= t of (1 - d_m / n_m),
+
+    d_m the events at t_m and n_m the patients still at risk (time >= t_m) just before it
+    (Kaplan & Meier, J. Am. Stat. Assoc. 53, 1958). Censored patients leave the risk set after
+    their time without making S drop. Greenwood's formula gives the variance,
+    Var S(t) = S(t)^2 sum_{t_m <= t} d_m / (n_m (n_m - d_m)).
+
+    time: (N,); event: (N,) 1 = event, 0 = censored (default: all events). Returns a dict of
+    (M + 1,) arrays on the timeline 0 followed by every distinct observed time (event or
+    censoring), as lifelines' KaplanMeierFitter tabulates it: ``time``, ``survival`` (S just
+    after each time; a step function, right-continuous), ``at_risk``, ``events``, ``censored``,
+    ``variance`` (Greenwood; inf once S reaches 0 with patients left, as the formula diverges).
+    """
+    fn = "kaplan_meier"
+    t, e = _survival_inputs(fn, time, event)
+    if (t < 0).any():
+        raise ValueError(f"{fn}: times must be non-negative, got min {t.min()}")
+    timeline = np.unique(t)
+    idx = np.searchsorted(timeline, t)
+    events = np.bincount(idx, weights=e, minlength=timeline.size)
+    removed = np.bincount(idx, minlength=timeline.size)
+    at_risk = t.size - np.r_[0, np.cumsum(removed)[:-1]]  # n_m: not yet removed before t_m
+    factor = 1.0 - events / at_risk
+    survival = np.cumprod(factor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(events > 0, events / (at_risk * (at_risk - events)), 0.0)
+    variance = survival**2 * np.cumsum(terms)
+    start = 0.0 if timeline[0] > 0 else None
+    out = {
+        "time": timeline,
+        "survival": survival,
+        "at_risk": at_risk.astype(np.int64),
+        "events": events.astype(np.int64),
+        "censored": (removed - events).astype(np.int64),
+        "variance": variance,
+    }
+    if start is not None:  # prepend t = 0, where S = 1 and everyone is at risk
+        out = {
+            "time": np.r_[0.0, timeline],
+            "survival": np.r_[1.0, survival],
+            "at_risk": np.r_[t.size, out["at_risk"]],
+            "events": np.r_[0, out["events"]],
+            "censored": np.r_[0, out["censored"]],
+            "variance": np.r_[0.0, variance],
+        }
+    return out
+
+
+def survival_at(km: dict, times) -> np.ndarray:
+    """S(t) of a kaplan_meier result at the given times (the step function read to the left of
+    the next jump, i.e. right-continuous)."""
+    times = np.asarray(times, dtype=np.float64)
+    idx = np.searchsorted(km["time"], times, side="right") - 1
+    return np.where(idx >= 0, km["survival"][np.maximum(idx, 0)], 1.0)
+
+
+def median_survival(km: dict) -> float:
+    """The first time at which S(t) <= 0.5 (inf when the curve never gets there)."""
+    below = np.flatnonzero(km["survival"] <= 0.5)
+    return float(km["time"][below[0]]) if below.size else float("inf")
+
+
+# ----------------------------------------------------------------------------- log-rank test
+def logrank_test(time, event, group) -> dict:
+    """The log-rank test of equal survival in K groups (Mantel 1966; Peto & Peto 1972).
+
+    At each distinct event time t_m, with n_m at risk and d_m events overall and n_km at risk in
+    group k, the hypergeometric model of "no difference" expects E_km = d_m n_km / n_m of the
+    events in group k, with covariance
+        V_kl,m = d_m (n_km / n_m) (delta_kl - n_lm / n_m) (n_m - d_m) / (n_m - 1).
+    Summing over times, O - E and V (K x K) give the statistic chi2 = (O - E)^T V^+ (O - E), on
+    K - 1 degrees of freedom (V has rank K - 1; the last group is dropped). With two groups this is
+    (O_1 - E_1)^2 / V_11. Returns {"statistic", "p_value", "df", "observed" (K,), "expected" (K,),
+    "groups" (K,)}; agrees with lifelines' logrank_test / multivariate_logrank_test.
+    """
+    from scipy import stats
+
+    fn = "logrank_test"
+    t, e = _survival_inputs(fn, time, event)
+    g = chk.vector(fn, "group", group)
+    chk.same_length(fn, time=t, group=g)
+    groups, gi = np.unique(g, return_inverse=True)
+    k = groups.size
+    if k < 2:
+        raise UndefinedMetricError(f"{fn}: needs at least two groups, got {k}")
+    if not e.any():
+        raise UndefinedMetricError(f"{fn}: no events, the test has no information")
+    event_times = np.unique(t[e])
+    # n_km: patients of group k with time >= t_m; d_km: events of group k at t_m. (M, K) tables,
+    # from sorted times per group (K is small; the work per group is vectorised over times).
+    n_km = np.empty((event_times.size, k))
+    d_km = np.empty((event_times.size, k))
+    for j in range(k):
+        tj = np.sort(t[gi == j])
+        n_km[:, j] = tj.size - np.searchsorted(tj, event_times, side="left")
+        te = np.sort(t[(gi == j) & e])
+        d_km[:, j] = np.searchsorted(te, event_times, side="right") - np.searchsorted(te, event_times, side="left")
+    n_m = n_km.sum(1)
+    d_m = d_km.sum(1)
+    share = n_km / n_m[:, None]
+    expected = (d_m[:, None] * share).sum(0)
+    observed = d_km.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ties = np.where(n_m > 1, (n_m - d_m) / (n_m - 1), 0.0)  # a single patient at risk: no variance
+    weight = d_m * ties
+    cov = np.einsum("m,mk,kl->kl", weight, share, np.eye(k)) - np.einsum("m,mk,ml->kl", weight, share, share)
+    diff = (observed - expected)[:-1]
+    v = cov[:-1, :-1]
+    statistic = float(diff @ np.linalg.pinv(v) @ diff)
+    df = k - 1
+    return {
+        "statistic": statistic,
+        "p_value": float(stats.chi2.sf(statistic, df)),
+        "df": df,
+        "observed": observed,
+        "expected": expected,
+        "groups": groups,
+    }

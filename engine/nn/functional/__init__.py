@@ -63,6 +63,7 @@ from engine.nn.functional.similarity import (  # noqa: F401
     local_ncc_loss,
     soft_dice_loss,
 )
+from engine.nn.functional.survival_loss import cox_ph_loss, cumsum, logcumsumexp  # noqa: F401
 from engine.nn.functional.upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from engine.ops.activation import (  # noqa: F401
     elu,
