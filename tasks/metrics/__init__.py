@@ -7,7 +7,7 @@ Modules, one job each:
   regression     -- MAE, MSE, Pearson and Spearman correlation
   bootstrap      -- percentile-bootstrap confidence intervals for any metric
   medmnist       -- ACC/AUC with the official MedMNIST evaluator's conventions
-  segmentation   -- Dice, IoU, Hausdorff distance and HD95
+  segmentation   -- Dice, IoU, Hausdorff distance, HD95 and ASSD, per class and per case
   image_quality  -- PSNR and SSIM
   survival       -- Harrell's C-index
   detection      -- FROC curve and the LUNA16 CPM score
@@ -36,7 +36,16 @@ from tasks.metrics.image_quality import psnr, ssim
 from tasks.metrics.medmnist import medmnist_evaluate
 from tasks.metrics.ranking import average_precision, precision_recall_curve, roc_auc, roc_curve
 from tasks.metrics.regression import mean_absolute_error, mean_squared_error, pearson_r, rankdata, spearman_r
-from tasks.metrics.segmentation import dice, hausdorff_distance, hd95, iou, surface_distances
+from tasks.metrics.segmentation import (
+    assd,
+    average_surface_distance,
+    dice,
+    hausdorff_distance,
+    hd95,
+    iou,
+    per_class_metrics,
+    surface_distances,
+)
 from tasks.metrics.survival import concordance_index
 
 __all__ = [
@@ -44,7 +53,9 @@ __all__ = [
     "BootstrapCI",
     "UndefinedMetricError",
     "accuracy",
+    "assd",
     "average_precision",
+    "average_surface_distance",
     "balanced_accuracy",
     "bootstrap_ci",
     "cohen_kappa",
@@ -61,6 +72,7 @@ __all__ = [
     "mean_squared_error",
     "medmnist_evaluate",
     "pearson_r",
+    "per_class_metrics",
     "precision",
     "precision_recall_curve",
     "precision_recall_f1",

@@ -11,6 +11,15 @@
   (the maximum of the two directed percentiles, as MONAI's compute_hausdorff_distance).
   Distances are in physical units given the voxel ``spacing``. Rule for empty masks: two
   empty masks give 0, exactly one empty mask gives +inf.
+* The average symmetric surface distance (ASSD) is the mean of all boundary distances of both
+  directions pooled together (MONAI's compute_average_surface_distance with symmetric=True):
+      ASSD = ( sum_{a in dA} d(a, dB) + sum_{b in dB} d(b, dA) ) / ( |dA| + |dB| )
+  with the same empty-mask rules as the Hausdorff distance.
+* ``per_class_metrics`` evaluates label maps class by class and case by case (an (N, K) array
+  per metric), with voxel spacing; ``ignore_empty=True`` gives NaN for a class that is absent
+  from a case's reference (MONAI's ignore_empty), so that "nothing to find, nothing found"
+  does not inflate a mean, and ``empty_distance`` replaces the +inf of a missed or hallucinated
+  structure by a finite worst case (e.g. the image diagonal) so that means stay defined.
 References: Dice, Ecology 26 (1945); Huttenlocher et al., IEEE TPAMI 15 (1993);
 Maier-Hein et al., "Metrics reloaded", Nature Methods 21 (2024).
 """
@@ -129,3 +138,89 @@ def hausdorff_distance(pred, target, spacing=None, percentile: float = 100.0) ->
 def hd95(pred, target, spacing=None) -> float:
     """95th-percentile Hausdorff distance (see hausdorff_distance)."""
     return hausdorff_distance(pred, target, spacing=spacing, percentile=95.0)
+
+
+def average_surface_distance(pred, target, spacing=None, symmetric: bool = True) -> float:
+    """Average surface distance between the boundaries of two binary masks (ASSD when symmetric).
+
+    symmetric=True: the mean of both directed distance sets pooled (module docstring, as MONAI);
+    symmetric=False: the mean distance from pred's boundary to target's. Two empty masks give
+    0.0 and exactly one empty mask +inf. Units are those of ``spacing``.
+    """
+    fn = "average_surface_distance"
+    p, t = _masks(fn, pred, target)
+    has_p, has_t = bool(p.any()), bool(t.any())
+    if not has_p and not has_t:
+        return 0.0
+    if has_p != has_t:
+        return float("inf")
+    d_pt, d_tp = surface_distances(p, t, spacing)
+    return float(np.concatenate([d_pt, d_tp]).mean() if symmetric else d_pt.mean())
+
+
+def assd(pred, target, spacing=None) -> float:
+    """Average symmetric surface distance (see average_surface_distance)."""
+    return average_surface_distance(pred, target, spacing=spacing, symmetric=True)
+
+
+SEGMENTATION_METRICS = ("dice", "iou", "hd95", "hausdorff", "assd")
+
+
+def per_class_metrics(pred, target, num_classes: int, metrics=("dice", "hd95"), spacing=None,
+                      include_background: bool = False, ignore_empty: bool = False,
+                      empty_distance: float | None = None) -> dict:
+    """Metrics of label maps per case and per class: {metric: (N, K) float64 array}.
+
+    pred, target: integer label maps (N, *spatial) with values in [0, num_classes); axis 0 indexes
+    cases. K = num_classes - 1 without the background (class 0), num_classes with it; column k is
+    class k + 1 (or k). metrics: names from SEGMENTATION_METRICS. spacing: voxel size per spatial
+    axis. ignore_empty: NaN where the class is absent from the reference. empty_distance: the
+    distance reported instead of +inf when exactly one of the two masks is empty.
+    """
+    fn = "per_class_metrics"
+    p = chk.host(fn, "pred", pred)
+    t = chk.host(fn, "target", target)
+    chk.same_shape(fn, pred=p, target=t)
+    if p.ndim < 2:
+        raise ValueError(f"{fn}: expected label maps (N, *spatial), got shape {p.shape}")
+    for name, m in (("pred", p), ("target", t)):
+        if m.dtype.kind not in "iub":
+            raise TypeError(f"{fn}: {name} must hold integer labels, got {m.dtype}")
+        if m.size and (m.min() < 0 or m.max() >= num_classes):
+            raise ValueError(f"{fn}: {name} holds labels in [{m.min()}, {m.max()}] outside [0, {num_classes})")
+    unknown = sorted(set(metrics) - set(SEGMENTATION_METRICS))
+    if unknown:
+        raise ValueError(f"{fn}: unknown metrics {unknown}; choose from {SEGMENTATION_METRICS}")
+    sp = _spacing(fn, spacing, p.ndim - 1)
+    classes = list(range(0 if include_background else 1, num_classes))
+    n = p.shape[0]
+    # overlap metrics for all cases and classes at once (one-hot counts, no loop over voxels)
+    axes = tuple(range(1, p.ndim))
+    out = {}
+    present = np.stack([(t == c).any(axis=axes) for c in classes], axis=1)  # (N, K)
+    if {"dice", "iou"} & set(metrics):
+        pc = np.stack([p == c for c in classes], axis=1)
+        tc = np.stack([t == c for c in classes], axis=1)
+        sub = tuple(range(2, pc.ndim))
+        inter = (pc & tc).sum(axis=sub, dtype=np.float64)
+        total = pc.sum(axis=sub, dtype=np.float64) + tc.sum(axis=sub, dtype=np.float64)
+        if "dice" in metrics:
+            out["dice"] = np.where(total > 0, 2 * inter / np.maximum(total, 1), 1.0)
+        if "iou" in metrics:
+            union = total - inter
+            out["iou"] = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    distance = {"hd95": lambda a, b: hausdorff_distance(a, b, sp, 95.0),
+                "hausdorff": lambda a, b: hausdorff_distance(a, b, sp, 100.0),
+                "assd": lambda a, b: average_surface_distance(a, b, sp)}
+    for name in metrics:
+        if name in distance:
+            # distance transforms work one image at a time: a loop over cases and classes, not voxels
+            values = np.array([[distance[name](p[i] == c, t[i] == c) for c in classes] for i in range(n)],
+                              dtype=np.float64).reshape(n, len(classes))
+            if empty_distance is not None:
+                values[np.isinf(values)] = float(empty_distance)
+            out[name] = values
+    if ignore_empty:
+        for name in out:
+            out[name] = np.where(present, out[name], np.nan)
+    return {name: out[name] for name in metrics}
