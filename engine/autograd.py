@@ -7,17 +7,46 @@ from the output to the inputs, newest function first, and asks each function to 
 gradient of its outputs into the gradient of its inputs (the chain rule, ``backward``).
 Gradients that reach the same tensor along several paths are added up.
 
-Two kinds of backward
----------------------
-Most functions write ``backward`` with engine operations on Tensors (``gy * y``), so that the
-backward pass builds a graph of its own when asked to (``create_graph=True``): that is what
-gives second derivatives and Hessian-vector products for free (DeZero and Chainer do the
-same). Under ``create_graph=False`` those operations run without recording anything.
+The op protocol (the one contract every Function follows)
+----------------------------------------------------------
+``forward(self, *arrays)``
+    raw arrays in (NumPy, CuPy, strict), an array or a tuple of arrays out. Take the array
+    module from ``self.xp``, never hard-code NumPy.
+``backward(self, *grads)``  -- required
+    Tensors in (one gradient per output), Tensors out (one per input, ``None`` where an input
+    needs no gradient). Written with engine operations, so it is itself differentiable:
+    ``create_graph=True`` records it, which is what gives second derivatives, gradient
+    penalties and Hessian-vector products.
+``backward_arrays(self, *grads)``  -- optional fast path
+    the same mathematics on raw arrays: arrays in, arrays (or ``None``) out. When an op
+    defines it, the engine calls it instead of ``backward`` whenever no graph is being built
+    (``create_graph=False``: ordinary training), skipping the Tensor bookkeeping. It must
+    agree with ``backward``; the tests compare the two.
 
-A few heavy functions (convolution, pooling, fused recurrent cells) write a faster backward on
-raw arrays instead; they set ``first_order_only = True``. Their backward receives and returns
-arrays, and asking for ``create_graph`` through them raises a clear error rather than
-returning a wrong second derivative.
+The engine checks what comes back: the number of gradients, their types (Tensors from
+``backward``, arrays from ``backward_arrays``; anything else is a TypeError naming the
+function), shapes (broadcast inputs are summed back here, once), dtypes and devices. It does
+not convert a wrong type silently. A short example, y = x * sin(x)::
+
+    class XSinX(Function):
+        def forward(self, x):                  # arrays
+            return x * self.xp.sin(x)
+
+        def backward(self, gy):                # Tensors: differentiable
+            (x,) = self.inputs
+            return gy * (engine.sin(x) + x * engine.cos(x))
+
+        def backward_arrays(self, gy):         # optional: arrays, first order only
+            x = self.inputs[0].data
+            return gy * (self.xp.sin(x) + x * self.xp.cos(x))
+
+    y = XSinX()(x)
+
+Heavy ops (convolution, pooling, resampling, the fused recurrent layers, normalisation, the
+linear layer) keep their hand-tuned array code in ``backward_arrays`` and write ``backward``
+with other Functions: convolution's input gradient is a transposed convolution and its
+weight gradient a product with ``unfold(x)``; the fused recurrences differentiate their
+composed equations (``derivative_of``, below).
 """
 
 from __future__ import annotations
@@ -40,6 +69,7 @@ __all__ = [
     "is_grad_enabled",
     "backward",
     "grad",
+    "derivative_of",
 ]
 
 
@@ -84,37 +114,48 @@ def enable_grad():
 # Function
 # --------------------------------------------------------------------------------------------
 class Function:
-    """Base class of every differentiable operation.
+    """Base class of every differentiable operation (the protocol: see the module docstring).
 
-    Subclasses write two methods side by side:
-
-    ``forward(self, *xs)``
-        xs are raw arrays (NumPy, CuPy...); returns an array or a tuple of arrays. Use
-        ``self.xp`` for the array module so the same code runs on every device.
-    ``backward(self, *gys)``
-        one gradient per output (the gradient of the final scalar with respect to that
-        output), returns one gradient per input (``None`` for inputs without a gradient).
-        ``self.inputs`` holds the input Tensors and ``self.output(i)`` the outputs.
-        Written with Tensor operations unless ``first_order_only`` is set (then gys and the
-        returned gradients are raw arrays).
+    Subclasses write ``forward`` (arrays) and ``backward`` (Tensors, differentiable) side by
+    side, and may add ``backward_arrays`` (arrays, the fast first-order path). Inside
+    ``backward``, ``self.inputs`` holds the input Tensors and ``self.output(i)`` the outputs.
 
     Calling an instance (``Exp()(x)``) runs forward and, when gradients are needed, links the
     outputs to this function. Input gradients are summed back to each input's shape by the
-    engine (so broadcasting never needs handling in an op's backward) and checked for shape,
-    dtype and device.
+    engine (so broadcasting never needs handling in an op's backward) and checked for type,
+    shape, dtype and device.
     """
-
-    first_order_only = False
 
     # attributes set by __call__ when the function becomes part of a graph
     inputs: tuple | None
     generation: int = 0
+    _has_array_backward = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "first_order_only" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__}: 'first_order_only' is no longer part of the op protocol. Write backward with "
+                f"engine operations on Tensors (differentiable) and move the raw-array code to backward_arrays "
+                f"(see engine/autograd.py)"
+            )
+        # whether this op has a raw-array fast path; looked up once per class, not per call
+        cls._has_array_backward = cls.backward_arrays is not Function.backward_arrays
 
     def forward(self, *xs):
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
     def backward(self, *gys):
+        if self._has_array_backward:
+            raise RuntimeError(
+                f"{type(self).__name__} has only a raw-array backward (backward_arrays); create_graph=True "
+                f"(second derivatives) needs a backward written with Tensor operations"
+            )
         raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def backward_arrays(self, *gys):
+        """Optional fast path: arrays in, arrays out; used when no graph is being built."""
+        raise NotImplementedError(f"{type(self).__name__}.backward_arrays")
 
     # ----------------------------------------------------------------------------------------
     def __call__(self, *inputs):
@@ -175,7 +216,7 @@ def _check_same_device(fn, tensors):
 # --------------------------------------------------------------------------------------------
 # The backward pass
 # --------------------------------------------------------------------------------------------
-def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
+def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, stop=None):
     """Back-propagate from ``roots`` and return the gradient table {id(tensor): Tensor}.
 
     Functions are visited newest first: a max-heap on the generation number (a function's
@@ -184,6 +225,8 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
 
     capture: ids of non-leaf tensors whose gradients must be returned (for ``grad``);
     their gradient is recorded when their function is reached.
+    stop: ids of tensors the pass does not go beyond (their own functions are not visited),
+    for partial derivatives with respect to intermediate tensors (``derivative_of``).
     """
     from engine.tensor import Tensor
 
@@ -209,7 +252,9 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
         if root.grad_fn is not None:
             push(root.grad_fn)
 
-    with backend_grad_mode(create_graph):
+    # the backward functions run with graph recording on exactly when a graph of the backward
+    # pass is wanted (create_graph), so their Tensor operations record nothing otherwise
+    with set_grad_enabled(create_graph):
         while heap:
             fn = heapq.heappop(heap)[2]
             if fn.inputs is None:
@@ -217,11 +262,6 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
                     f"backward through a graph that has already been freed: {type(fn).__name__} ran its "
                     f"backward before and released its saved values. Pass retain_graph=True to the first "
                     f"backward() if you need to back-propagate through the same graph twice."
-                )
-            if create_graph and fn.first_order_only:
-                raise RuntimeError(
-                    f"{type(fn).__name__} has a first-order (raw-array) backward only; create_graph=True "
-                    f"(second derivatives) through it is not supported"
                 )
             gys = []
             for ref in fn.outputs:
@@ -239,24 +279,31 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
                 g if g is not None else Tensor(xp.zeros(shape, dtype=dtype))
                 for g, (shape, dtype) in zip(gys, fn._out_meta)
             ]
-            if fn.first_order_only:
-                gxs = fn.backward(*(g.data for g in gys))
-            else:
-                gxs = fn.backward(*gys)
+            arrays = fn._has_array_backward and not create_graph
+            gxs = fn.backward_arrays(*(g.data for g in gys)) if arrays else fn.backward(*gys)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
+            method = f"{type(fn).__name__}.{'backward_arrays' if arrays else 'backward'}"
             if len(gxs) != len(fn.inputs):
-                raise RuntimeError(
-                    f"{type(fn).__name__}.backward returned {len(gxs)} gradients for {len(fn.inputs)} inputs"
-                )
-            for x, gx in zip(fn.inputs, gxs):
+                raise RuntimeError(f"{method} returned {len(gxs)} gradients for {len(fn.inputs)} inputs")
+            for i, (x, gx) in enumerate(zip(fn.inputs, gxs)):
                 if gx is None or not x.requires_grad:
                     continue
-                if not isinstance(gx, Tensor):
-                    gx = Tensor(gx)
-                gx = _fit_gradient(fn, x, gx)
+                if arrays:
+                    if not backend.is_array(gx):
+                        raise TypeError(
+                            f"{method} returned a {type(gx).__name__} as the gradient of input {i}; the raw-array "
+                            f"fast path must return arrays (or None)"
+                        )
+                    gx = Tensor._from_op(gx, False)  # the documented contract: arrays become constants
+                elif not isinstance(gx, Tensor):
+                    raise TypeError(
+                        f"{method} returned a {type(gx).__name__} as the gradient of input {i}; backward must "
+                        f"return Tensors built with engine operations (put raw-array code in backward_arrays)"
+                    )
+                gx = _fit_gradient(method, x, gx)
                 accumulate(x, gx)
-                if x.grad_fn is not None:
+                if x.grad_fn is not None and (stop is None or id(x) not in stop):
                     push(x.grad_fn)
             if not retain_graph:
                 fn._release()
@@ -265,11 +312,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None):
     return grads, alive, captured
 
 
-def backend_grad_mode(create_graph):
-    return set_grad_enabled(bool(create_graph))
-
-
-def _fit_gradient(fn, x, gx):
+def _fit_gradient(method, x, gx):
     """Sum a gradient back to its input's shape (undoing broadcasting) and check it.
 
     Broadcasting repeats an input along new leading axes and along axes of size 1; the
@@ -283,17 +326,17 @@ def _fit_gradient(fn, x, gx):
             gx = sum_to(gx, x.shape)
         except ValueError:
             raise RuntimeError(
-                f"{type(fn).__name__}.backward produced a gradient of shape {gx.shape} for an input of "
+                f"{method} produced a gradient of shape {gx.shape} for an input of "
                 f"shape {x.shape}"
             ) from None
     if gx.dtype != x.dtype:
         raise RuntimeError(
-            f"{type(fn).__name__}.backward produced a {gx.dtype} gradient for a {x.dtype} input of shape "
+            f"{method} produced a {gx.dtype} gradient for a {x.dtype} input of shape "
             f"{x.shape}"
         )
     if type(gx.data) is not type(x.data):
         raise RuntimeError(
-            f"{type(fn).__name__}.backward produced a gradient on {gx.device} for an input on {x.device}"
+            f"{method} produced a gradient on {gx.device} for an input on {x.device}"
         )
     return gx
 
@@ -402,3 +445,38 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             g = g.detach()
         result.append(g)
     return result[0] if single else tuple(result)
+
+
+def derivative_of(fn, inputs, grad_outputs):
+    """The gradients of ``inputs`` given those of ``fn(*inputs)``: a vector-Jacobian product of a
+    computation written with engine operations, returned as Tensors (None where an input does
+    not require grad).
+
+    It re-runs ``fn`` on ``inputs`` with recording on and back-propagates ``grad_outputs``
+    through that fresh graph, stopping at the inputs (partial derivatives: nothing flows on
+    into the graph that produced the inputs). While a graph is being recorded (a backward with
+    ``create_graph=True``) the result is itself differentiable. This gives an op with a fused,
+    hand-written array backward its differentiable ``backward``: the derivative of its composed
+    reference (the fused LSTM differentiates its step-by-step equations, for example).
+    """
+    from engine.tensor import Tensor
+
+    record = _mode.enabled
+    with set_grad_enabled(True):
+        outputs = fn(*inputs)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    if len(outputs) != len(grad_outputs):
+        raise RuntimeError(f"derivative_of: {len(outputs)} outputs but {len(grad_outputs)} gradients")
+    pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if g is not None and o.requires_grad]
+    if not pairs:
+        return tuple(None for _ in inputs)
+    ids = {id(t) for t in inputs if isinstance(t, Tensor) and t.requires_grad}
+    # under create_graph the recomputed graph is kept: the backward's own graph reaches into it
+    # (a tanh's derivative is written with its output, for example)
+    grads, _, captured = _run_backward([o for o, _ in pairs], [g for _, g in pairs], retain_graph=record,
+                                       create_graph=record, capture=ids, stop=ids)
+    result = []
+    for t in inputs:
+        g = captured.get(id(t), grads.get(id(t))) if isinstance(t, Tensor) and t.requires_grad else None
+        result.append(g if g is None or record else g.detach())
+    return tuple(result)

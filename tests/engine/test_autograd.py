@@ -171,23 +171,99 @@ def test_backward_create_graph_makes_grad_differentiable():
     np.testing.assert_allclose(g2.numpy(), [-2 * t * (1 - t * t)], rtol=1e-6)
 
 
-def test_first_order_only_functions_refuse_create_graph():
-    class RawSquare(Function):
-        first_order_only = True
+# --- the op protocol: backward (Tensors) and the optional backward_arrays fast path ----------
+class _CountingSquare(Function):
+    """y = x^2 with both paths, counting which one the engine calls."""
 
+    calls: list = []
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, gy):
+        _CountingSquare.calls.append("backward")
+        (x,) = self.inputs
+        return 2.0 * x * gy
+
+    def backward_arrays(self, gy):
+        _CountingSquare.calls.append("backward_arrays")
+        return 2.0 * self.inputs[0].data * gy
+
+
+def test_the_engine_calls_the_array_fast_path_without_create_graph_and_backward_with_it():
+    _CountingSquare.calls = []
+    x = engine.tensor([3.0], dtype=engine.float64, requires_grad=True)
+    y = _CountingSquare()(x).sum()
+    assert engine.grad(y, x, retain_graph=True).item() == 6.0
+    assert _CountingSquare.calls == ["backward_arrays"]
+    (g,) = [engine.grad(y, x, create_graph=True)]
+    assert _CountingSquare.calls == ["backward_arrays", "backward"]
+    assert g.requires_grad and engine.grad(g.sum(), x).item() == 2.0  # d2(x^2)/dx2
+
+
+def test_an_op_with_only_an_array_backward_refuses_create_graph_naming_itself():
+    class RawSquare(Function):
         def forward(self, x):
             return x * x
 
-        def backward(self, gy):
-            (x,) = self.inputs
-            return 2 * x.data * gy
+        def backward_arrays(self, gy):
+            return 2 * self.inputs[0].data * gy
 
     x = engine.tensor([3.0], requires_grad=True)
     y = RawSquare()(x).sum()
     y.backward(retain_graph=True)
     assert x.grad.item() == 6.0
-    with pytest.raises(RuntimeError, match="RawSquare has a first-order .*create_graph"):
+    with pytest.raises(RuntimeError, match="RawSquare has only a raw-array backward .*create_graph"):
         engine.grad(y, x, create_graph=True)
+
+
+def test_backward_returning_an_array_is_a_type_error_naming_the_function():
+    class ArrayFromBackward(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return gy.data * 2  # a raw array: the contract says Tensor
+
+    x = engine.tensor([1.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"ArrayFromBackward\.backward returned a ndarray .*input 0.*backward_arrays"):
+        ArrayFromBackward()(x).sum().backward()
+
+
+def test_backward_arrays_returning_a_tensor_is_a_type_error_naming_the_function():
+    class TensorFromArrays(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return gy * 2
+
+        def backward_arrays(self, gy):
+            return engine.Tensor(gy * 2)
+
+    x = engine.tensor([1.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"TensorFromArrays\.backward_arrays returned a Tensor .*input 0"):
+        TensorFromArrays()(x).sum().backward()
+
+
+def test_the_old_first_order_only_flag_is_refused_at_class_definition():
+    with pytest.raises(TypeError, match="first_order_only.*backward_arrays"):
+        class Old(Function):  # noqa: F841
+            first_order_only = True
+
+
+def test_derivative_of_gives_partial_derivatives_that_can_be_differentiated_again():
+    from engine.autograd import derivative_of
+
+    x = engine.tensor([0.5, -1.0], dtype=engine.float64, requires_grad=True)
+    a = x * 3.0  # an intermediate: derivative_of must stop here, not flow on to x
+    with engine.no_grad():  # as in a backward without create_graph
+        (ga,) = derivative_of(lambda t: engine.sin(t), (a,), (engine.ones_like(a),))
+    np.testing.assert_allclose(ga.numpy(), np.cos(a.detach().numpy()))
+    with engine.enable_grad():
+        (ga,) = derivative_of(lambda t: engine.sin(t), (a,), (engine.ones_like(a),))
+    (gx,) = [engine.grad(ga.sum(), x)]  # d/dx cos(3x) = -3 sin(3x)
+    np.testing.assert_allclose(gx.numpy(), -3 * np.sin(3 * x.detach().numpy()))
 
 
 def test_a_wrong_gradient_shape_is_reported_with_the_function_name():

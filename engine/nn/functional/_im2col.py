@@ -61,6 +61,8 @@ __all__ = [
     "crop_spatial",
     "kernel_offsets",
     "window",
+    "ntuple",
+    "conv_output_size",
 ]
 
 # Upper bound, in bytes, of one unfolded (im2col) matrix: the batch is unfolded in chunks of
@@ -79,10 +81,38 @@ FLAT_MAX_WASTE = 1.5
 
 
 def batch_chunks(n: int, bytes_per_sample: int, budget: int | None = None) -> list[slice]:
-    """Split range(n) into consecutive slices whose unfolded size stays within the budget."""
+    """Split range(n) into consecutive slices whose unfolded size stays within the budget.
+    An empty batch is one empty chunk, so that layers return empty outputs (as PyTorch)."""
+    if n == 0:
+        return [slice(0, 0)]
     budget = UNFOLD_BUDGET_BYTES if budget is None else budget
     per_chunk = max(1, budget // max(1, bytes_per_sample))
     return [slice(i, min(i + per_chunk, n)) for i in range(0, n, per_chunk)]
+
+
+def ntuple(value, n: int, what: str, op: str) -> tuple:
+    """An int or a length-n sequence of ints as an n-tuple (PyTorch's _pair/_triple)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{op}: {what} must be an int or a tuple of {n} ints, got {value!r}")
+    if isinstance(value, int):
+        return (value,) * n
+    try:
+        values = tuple(int(v) for v in value)
+    except TypeError:
+        raise TypeError(f"{op}: {what} must be an int or a tuple of {n} ints, got {value!r}") from None
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise ValueError(f"{op}: {what} needs {n} values (one per spatial axis), got {value!r}")
+    return values
+
+
+def conv_output_size(in_size, kernel, stride, pads, dilation) -> tuple:
+    """out = floor((in + before + after - d*(k-1) - 1) / s) + 1 per spatial axis."""
+    return tuple(
+        (i + b + a - d * (k - 1) - 1) // s + 1
+        for i, k, s, (b, a), d in zip(in_size, kernel, stride, pads, dilation)
+    )
 
 
 def kernel_offsets(kernel):

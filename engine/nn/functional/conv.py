@@ -43,7 +43,9 @@ from __future__ import annotations
 
 from engine.autograd import Function
 from engine.backend import get_array_module
-from engine.nn.functional import _im2col as U
+from engine.nn.functional import _im2col as im2col
+from engine.nn.functional._im2col import conv_output_size, ntuple
+from engine.nn.functional.fold import Unfold
 from engine.tensor import Tensor, as_tensor
 
 __all__ = [
@@ -56,6 +58,8 @@ __all__ = [
     "conv2d_naive",
     "conv_output_size",
     "conv_transpose_output_size",
+    "conv_input_grad",
+    "conv_weight_grad",
 ]
 
 _SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
@@ -64,23 +68,6 @@ _SPATIAL = {1: "L", 2: "H, W", 3: "D, H, W"}
 # --------------------------------------------------------------------------------------------
 # Argument handling
 # --------------------------------------------------------------------------------------------
-def ntuple(value, n: int, what: str, op: str) -> tuple:
-    """An int or a length-n sequence of ints as an n-tuple (PyTorch's _pair/_triple)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{op}: {what} must be an int or a tuple of {n} ints, got {value!r}")
-    if isinstance(value, int):
-        return (value,) * n
-    try:
-        values = tuple(int(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{op}: {what} must be an int or a tuple of {n} ints, got {value!r}") from None
-    if len(values) == 1:
-        return values * n
-    if len(values) != n:
-        raise ValueError(f"{op}: {what} needs {n} values (one per spatial axis), got {value!r}")
-    return values
-
-
 def expected_shape(nd: int) -> str:
     return f"(N, C, {_SPATIAL[nd]})"
 
@@ -108,14 +95,6 @@ def conv_padding(padding, kernel, stride, dilation, op: str) -> tuple:
     if any(p < 0 for p in values):
         raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
     return tuple((p, p) for p in values)
-
-
-def conv_output_size(in_size, kernel, stride, pads, dilation) -> tuple:
-    """out = floor((in + before + after - d*(k-1) - 1) / s) + 1 per spatial axis."""
-    return tuple(
-        (i + b + a - d * (k - 1) - 1) // s + 1
-        for i, k, s, (b, a), d in zip(in_size, kernel, stride, pads, dilation)
-    )
 
 
 def conv_transpose_output_size(in_size, kernel, stride, padding, output_padding, dilation) -> tuple:
@@ -191,14 +170,16 @@ class ConvNd(Function):
     x: (N, C, *in), W: (O, C/G, *k), b: (O,) -> y: (N, O, *out).
     dL/db = sum of dL/dy over batch and space; dL/dW = dL/dy @ cols^T; dL/dx = col2im(W^T @ dL/dy).
 
+    ``backward`` (differentiable) says it with Functions: dL/dx is the transposed convolution of
+    dL/dy (``conv_input_grad``) and dL/dW the product of dL/dy with ``unfold(x)``
+    (``conv_weight_grad``). ``backward_arrays`` is the same arithmetic, tuned, on arrays.
+
     Internally everything is channel-major, (C, N, *spatial), which is what makes the product
     one large GEMM per group; y is returned as an (N, O, *out) view of (O, N, *out) memory, so
     a following convolution (or an elementwise op between them, which keeps the memory order)
     needs no transposing copy. Stride-1 layers compute on the slightly larger "flat" grid of
     engine/nn/functional/_im2col.py (contiguous copies) and return a view of its valid part.
     """
-
-    first_order_only = True
 
     def __init__(self, stride, pads, dilation, groups):
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
@@ -208,7 +189,7 @@ class ConvNd(Function):
         self.out_size = conv_output_size(in_size, self.kernel, self.stride, self.pads, self.dilation)
         padded = tuple(i + b + a for i, (b, a) in zip(in_size, self.pads))
         pointwise = all(k == 1 for k in self.kernel) and all(s == 1 for s in self.stride) and padded == in_size
-        plan = None if pointwise else U.flat_grid(padded, self.kernel, self.stride, self.dilation, self.out_size)
+        plan = None if pointwise else im2col.flat_grid(padded, self.kernel, self.stride, self.dilation, self.out_size)
         self.flat = plan is not None
         if plan is None:
             self.grid, self.unfold_pads = self.out_size, self.pads
@@ -220,21 +201,21 @@ class ConvNd(Function):
     def _unfold(self, xc):
         """(C, n, *in) -> (G, C/G * K, n * prod(grid)): the columns of a chunk of samples."""
         c, n = xc.shape[:2]
-        xpad = U.pad_spatial(xc, self.unfold_pads)
+        xpad = im2col.pad_spatial(xc, self.unfold_pads)
         if self.flat:
-            cols = U.im2col_flat(xpad, self.kernel, self.dilation, self.grid)
+            cols = im2col.im2col_flat(xpad, self.kernel, self.dilation, self.grid)
         else:
-            cols = U.im2col(xpad, self.kernel, self.stride, self.dilation, self.out_size)
-        return cols.reshape(self.groups, (c // self.groups) * U.prod(self.kernel), n * U.prod(self.grid))
+            cols = im2col.im2col(xpad, self.kernel, self.stride, self.dilation, self.out_size)
+        return cols.reshape(self.groups, (c // self.groups) * im2col.prod(self.kernel), n * im2col.prod(self.grid))
 
     def _fold(self, gcols, in_size):
         """(C, *kernel, n, *grid) -> (C, n, *in): col2im, then drop the padding."""
         padded = tuple(i + b + a for i, (b, a) in zip(in_size, self.unfold_pads))
         if self.flat:
-            gpad = U.col2im_flat(gcols, padded, self.kernel, self.dilation)
+            gpad = im2col.col2im_flat(gcols, padded, self.kernel, self.dilation)
         else:
-            gpad = U.col2im(gcols, padded, self.kernel, self.stride, self.dilation)
-        return U.crop_spatial(gpad, self.unfold_pads)
+            gpad = im2col.col2im(gcols, padded, self.kernel, self.stride, self.dilation)
+        return im2col.crop_spatial(gpad, self.unfold_pads)
 
     def _valid(self):
         """Index of the true output inside the computing grid."""
@@ -246,13 +227,13 @@ class ConvNd(Function):
         o, g = w.shape[0], self.groups
         self.kernel = w.shape[2:]
         self._plan(x.shape[2:])
-        p = U.prod(self.grid)
+        p = im2col.prod(self.grid)
         wm = w.reshape(g, o // g, -1)
-        xc = U.channels_first(x)
-        per_sample = c * U.prod(self.kernel) * p * x.dtype.itemsize
-        self.chunks = U.batch_chunks(n, per_sample)
+        xc = im2col.channels_first(x)
+        per_sample = c * im2col.prod(self.kernel) * p * x.dtype.itemsize
+        self.chunks = im2col.batch_chunks(n, per_sample)
         # keep the columns for the weight gradient when they are small enough, else recompute
-        self.cols = [] if per_sample * n <= U.KEEP_COLUMNS_BYTES else None
+        self.cols = [] if per_sample * n <= im2col.KEEP_COLUMNS_BYTES else None
         y = xp.empty((g, o // g, n, p), dtype=x.dtype) if len(self.chunks) > 1 else None
         for chunk in self.chunks:
             cols = self._unfold(xc[:, chunk])
@@ -265,17 +246,27 @@ class ConvNd(Function):
         y = y.reshape((o, n) + self.grid)[self._valid()]
         if b is not None:
             y += b.reshape((o,) + (1,) * (y.ndim - 1))
-        return U.channels_first(y)
+        return im2col.channels_first(y)
 
     def backward(self, gy):
+        x, w = self.inputs[0], self.inputs[1]
+        gx = conv_input_grad(x.shape, w, gy, self.stride, self.pads, self.dilation, self.groups) \
+            if x.requires_grad else None
+        gw = conv_weight_grad(x, w.shape, gy, self.stride, self.pads, self.dilation, self.groups) \
+            if w.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, _bias_grad(gy) if self.inputs[2].requires_grad else None
+
+    def backward_arrays(self, gy):
         xp = self.xp
         x, w = self.inputs[0].data, self.inputs[1].data
         n, c = x.shape[:2]
         o, g = w.shape[0], self.groups
-        p = U.prod(self.grid)
+        p = im2col.prod(self.grid)
         wm = w.reshape(g, o // g, -1)
-        xc = U.channels_first(x)
-        gyc = U.channels_first(gy)
+        xc = im2col.channels_first(x)
+        gyc = im2col.channels_first(gy)
         if self.grid != self.out_size:  # zero gradient at the discarded grid positions
             full = xp.zeros((o, n) + self.grid, dtype=gy.dtype)
             full[self._valid()] = gyc
@@ -302,7 +293,7 @@ class ConvNd(Function):
                     gxc = g_in
                 else:
                     gxc[:, chunk] = g_in
-        gx = U.channels_first(gxc) if need_x else None
+        gx = im2col.channels_first(gxc) if need_x else None
         gw = gw.reshape(w.shape) if need_w else None
         if len(self.inputs) == 2:
             return gx, gw
@@ -316,14 +307,13 @@ class ConvTransposeNd(Function):
     x: (N, C_in, *in), W: (C_in, C_out/G, *k), b: (C_out,) -> y: (N, C_out, *out).
     Forward: cols = W^T @ x, y = col2im(cols) cropped by the padding.
     dL/dx = W @ im2col(dL/dy) (a convolution); dL/dW = x @ im2col(dL/dy)^T; dL/db = sum of dL/dy.
-    Channel-major inside, like ConvNd.
+    Channel-major inside, like ConvNd. pads: ((before, after), ...) cropped from the output (a
+    convolution's padding, so that this is exactly that convolution's input gradient).
     """
 
-    first_order_only = True
-
-    def __init__(self, stride, padding, dilation, groups, out_size):
-        self.stride, self.dilation, self.groups, self.out_size = stride, dilation, groups, out_size
-        self.pads = tuple((p, p) for p in padding)
+    def __init__(self, stride, pads, dilation, groups, out_size):
+        self.stride, self.dilation, self.groups, self.out_size = stride, dilation, groups, tuple(out_size)
+        self.pads = tuple(pads)
 
     def forward(self, x, w, b=None):
         xp = self.xp
@@ -332,39 +322,59 @@ class ConvTransposeNd(Function):
         c_out = w.shape[1] * g
         self.kernel = w.shape[2:]
         in_size = x.shape[2:]
-        p_in = U.prod(in_size)
-        xc = U.channels_first(x).reshape(g, c_in // g, n, p_in)
+        p_in = im2col.prod(in_size)
+        xc = im2col.channels_first(x).reshape(g, c_in // g, n, p_in)
         wt = w.reshape(g, c_in // g, -1).swapaxes(-1, -2)  # (G, C_out/G * K, C_in/G)
-        padded = tuple(o + 2 * p for o, (p, _) in zip(self.out_size, self.pads))
-        self.chunks = U.batch_chunks(n, c_out * U.prod(self.kernel) * p_in * x.dtype.itemsize)
+        padded = tuple(o + b + a for o, (b, a) in zip(self.out_size, self.pads))
+        self.chunks = im2col.batch_chunks(n, c_out * im2col.prod(self.kernel) * p_in * x.dtype.itemsize)
         yc = None if len(self.chunks) == 1 else xp.empty((c_out, n) + self.out_size, dtype=x.dtype)
         for chunk in self.chunks:
             cols = xp.matmul(wt, xc[:, :, chunk].reshape(g, c_in // g, -1))
             cols = cols.reshape((c_out,) + self.kernel + (-1,) + in_size)
-            y_chunk = U.crop_spatial(U.col2im(cols, padded, self.kernel, self.stride, self.dilation), self.pads)
+            y_chunk = im2col.col2im(cols, padded, self.kernel, self.stride, self.dilation)
+            y_chunk = im2col.crop_spatial(y_chunk, self.pads)
             if yc is None:
                 yc = y_chunk
             else:
                 yc[:, chunk] = y_chunk
         if b is not None:
             yc = yc + b.reshape((c_out,) + (1,) * (yc.ndim - 1))
-        return U.channels_first(yc)
+        return im2col.channels_first(yc)
 
     def backward(self, gy):
+        """Differentiable: dL/dx is the convolution of dL/dy with W, dL/dW = x @ unfold(dL/dy)^T."""
+        x, w = self.inputs[0], self.inputs[1]
+        gx = gw = None
+        if x.requires_grad:
+            gx = ConvNd(self.stride, self.pads, self.dilation, self.groups)(gy, w)
+            if tuple(gx.shape[2:]) != tuple(x.shape[2:]):  # output_padding >= stride: extra positions
+                gx = gx[(Ellipsis,) + tuple(slice(0, s) for s in x.shape[2:])]
+        if w.requires_grad:
+            n, c_in = x.shape[:2]
+            g, in_size = self.groups, tuple(x.shape[2:])
+            cols = Unfold(self.kernel, self.stride, self.dilation, self.pads, in_size)(gy)  # (N, C_out*K, P_in)
+            cols = cols.reshape(n, g, -1, cols.shape[-1])
+            xg = x.reshape(n, g, c_in // g, -1)
+            gw = (xg @ cols.transpose(-1, -2)).sum(dim=0).reshape(w.shape)
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, _bias_grad(gy) if self.inputs[2].requires_grad else None
+
+    def backward_arrays(self, gy):
         xp = self.xp
         x, w = self.inputs[0].data, self.inputs[1].data
         n, c_in = x.shape[:2]
         g = self.groups
         in_size = x.shape[2:]
-        p_in = U.prod(in_size)
-        xc = U.channels_first(x).reshape(g, c_in // g, n, p_in)
+        p_in = im2col.prod(in_size)
+        xc = im2col.channels_first(x).reshape(g, c_in // g, n, p_in)
         wm = w.reshape(g, c_in // g, -1)
-        gyc = U.channels_first(gy)
+        gyc = im2col.channels_first(gy)
         need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
         gxc = xp.empty(xc.shape, dtype=x.dtype) if need_x else None
         gw = xp.zeros(wm.shape, dtype=w.dtype) if need_w else None
         for chunk in self.chunks:
-            cols = U.im2col(U.pad_spatial(gyc[:, chunk], self.pads), self.kernel, self.stride, self.dilation,
+            cols = im2col.im2col(im2col.pad_spatial(gyc[:, chunk], self.pads), self.kernel, self.stride, self.dilation,
                             in_size)
             cols = cols.reshape(g, wm.shape[2], -1)  # (G, C_out/G * K, n * P_in)
             if need_x:
@@ -372,12 +382,46 @@ class ConvTransposeNd(Function):
             if need_w:
                 x_chunk = xc[:, :, chunk].reshape(g, c_in // g, -1)
                 gw += xp.matmul(cols, x_chunk.swapaxes(-1, -2)).swapaxes(-1, -2)  # operand order: see ConvNd
-        gx = U.channels_first(gxc.reshape((c_in, n) + in_size)) if need_x else None
+        gx = im2col.channels_first(gxc.reshape((c_in, n) + in_size)) if need_x else None
         gw = gw.reshape(w.shape) if need_w else None
         if len(self.inputs) == 2:
             return gx, gw
         gb = gyc.sum(axis=tuple(i for i in range(gyc.ndim) if i != 0)) if self.inputs[2].requires_grad else None
         return gx, gw, gb
+
+
+# --------------------------------------------------------------------------------------------
+# The two products of convolution's backward, as differentiable functions
+# --------------------------------------------------------------------------------------------
+def conv_input_grad(input_shape, weight, grad_output, stride, pads, dilation, groups=1) -> Tensor:
+    """dL/dx of y = conv(x, W): the transposed convolution of dL/dy with the same W.
+
+    input_shape: x's shape (N, C, *in); weight: (O, C/G, *k); grad_output: (N, O, *out);
+    pads: ((before, after), ...) per spatial axis. Like ``torch.nn.grad.conv2d_input``.
+    Each input pixel collects W[o, c, k] * dL/dy[o, i] from every window i that read it.
+    """
+    return ConvTransposeNd(tuple(stride), tuple(pads), tuple(dilation), groups, tuple(input_shape[2:]))(
+        grad_output, weight)
+
+
+def conv_weight_grad(input, weight_shape, grad_output, stride, pads, dilation, groups=1) -> Tensor:
+    """dL/dW of y = conv(x, W): dL/dy @ unfold(x)^T, summed over the batch.
+
+    input: (N, C, *in); weight_shape: (O, C/G, *k); grad_output: (N, O, *out). Like
+    ``torch.nn.grad.conv2d_weight``. Every weight meets every window it was applied to.
+    """
+    n, c = input.shape[:2]
+    o, g, kernel = weight_shape[0], groups, tuple(weight_shape[2:])
+    grid = tuple(grad_output.shape[2:])
+    cols = Unfold(kernel, tuple(stride), tuple(dilation), tuple(pads), grid)(input)  # (N, C*K, P)
+    cols = cols.reshape(n, g, -1, cols.shape[-1])  # (N, G, C/G*K, P)
+    gy = grad_output.reshape(n, g, o // g, -1)  # (N, G, O/G, P)
+    return (gy @ cols.transpose(-1, -2)).sum(dim=0).reshape(tuple(weight_shape))
+
+
+def _bias_grad(gy) -> Tensor:
+    """dL/db = dL/dy summed over the batch and the positions."""
+    return gy.sum(dim=(0,) + tuple(range(2, gy.ndim)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,7 +483,7 @@ def _conv_transpose(nd, input, weight, bias, stride, padding, output_padding, gr
             f"{kernel}, stride {stride}, padding {padding}, dilation {dilation}); reduce the padding"
         )
     args = (input, weight) if bias is None else (input, weight, bias)
-    return ConvTransposeNd(stride, padding, dilation, groups, out_size)(*args)
+    return ConvTransposeNd(stride, tuple((p, p) for p in padding), dilation, groups, out_size)(*args)
 
 
 def _output_padding_for(output_size, in_size, kernel, stride, padding, dilation, op):
@@ -513,7 +557,7 @@ def conv2d_naive(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     kh, kw = w.shape[2:]
     (sh, sw), (dh, dw) = ntuple(stride, 2, "stride", "conv2d_naive"), ntuple(dilation, 2, "dilation", "conv2d_naive")
     pads = conv_padding(padding, (kh, kw), (sh, sw), (dh, dw), "conv2d_naive")
-    xpad = U.pad_spatial(x, pads)
+    xpad = im2col.pad_spatial(x, pads)
     n_batch, out_ch = x.shape[0], w.shape[0]
     in_per_group, out_per_group = w.shape[1], out_ch // groups
     oh, ow = conv_output_size(x.shape[2:], (kh, kw), (sh, sw), pads, (dh, dw))

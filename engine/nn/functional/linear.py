@@ -9,7 +9,6 @@ does not need one (the first layer's data), which a generic matmul cannot know.
 
 from __future__ import annotations
 
-from engine import autograd
 from engine.autograd import Function
 from engine.tensor import Tensor
 
@@ -45,14 +44,21 @@ class LinearFunction(Function):
             y += b  # y is a fresh array, so adding in place costs no extra memory
         return y.reshape(x.shape[:-1] + (w.shape[0],))
 
-    def backward(self, gy):
+    def _needed(self):
         x, w = self.inputs[0], self.inputs[1]
         has_b = len(self.inputs) == 3
-        need = (x.requires_grad, w.requires_grad, has_b and self.inputs[2].requires_grad)
-        if autograd.is_grad_enabled():  # create_graph=True: build the backward from Tensor ops
-            grads = _linear_grads(gy, x, w, *need)
-        else:  # the usual case: plain arrays, no graph bookkeeping
-            grads = _linear_grads(gy.data, x.data, w.data, *need)
+        return has_b, (x.requires_grad, w.requires_grad, has_b and self.inputs[2].requires_grad)
+
+    def backward(self, gy):
+        """Differentiable: the formulas on Tensors (used by create_graph=True)."""
+        has_b, need = self._needed()
+        grads = _linear_grads(gy, self.inputs[0], self.inputs[1], *need)
+        return grads if has_b else grads[:2]
+
+    def backward_arrays(self, gy):
+        """The same lines on raw arrays: the usual first-order pass, with no graph bookkeeping."""
+        has_b, need = self._needed()
+        grads = _linear_grads(gy, self.inputs[0].data, self.inputs[1].data, *need)
         return grads if has_b else grads[:2]
 
 

@@ -25,7 +25,6 @@ the batch statistics for evaluation, where it normalises with those instead.
 
 from __future__ import annotations
 
-from engine import autograd
 from engine.autograd import Function
 from engine.tensor import Tensor
 
@@ -108,18 +107,20 @@ class Normalize(Function):
             y += params[-1]  # y is a fresh array
         return y
 
-    def backward(self, gy):
-        x = self.inputs[0]
-        w = self.inputs[1] if self.has_weight else None
-        if autograd.is_grad_enabled():
-            gx, gw, gb = _normalize_grads(gy, x, w, self.axes, self.eps)
-        else:
-            gx, gw, gb = self._array_grads(gy.data, None if w is None else w.data)
+    def _pack(self, gx, gw, gb):
         return (gx,) + ((gw,) if self.has_weight else ()) + ((gb,) if self.has_bias else ())
 
-    def _array_grads(self, g, w):
+    def backward(self, gy):
+        """Differentiable: the formulas as Tensor operations (``_normalize_grads``)."""
+        w = self.inputs[1] if self.has_weight else None
+        return self._pack(*_normalize_grads(gy, self.inputs[0], w, self.axes, self.eps))
+
+    def backward_arrays(self, g):
         """The docstring's formulas on arrays, with every per-slice factor multiplied together
         before it touches a full-size array, and the results built in as few arrays as possible."""
+        return self._pack(*self._array_grads(g, self.inputs[1].data if self.has_weight else None))
+
+    def _array_grads(self, g, w):
         xp, inv_std, n, stat = self.xp, self.inv_std, self.n, self.stat_shape
         need_x = self.inputs[0].requires_grad
         gx = gw = gb = None

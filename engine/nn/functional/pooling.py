@@ -25,8 +25,9 @@ import math
 
 from engine import backend
 from engine.autograd import Function
-from engine.nn.functional import _im2col as U
-from engine.nn.functional.conv import ntuple
+from engine.nn.functional import _im2col as im2col
+from engine.nn.functional._im2col import ntuple
+from engine.nn.functional.fold import Fold
 from engine.ops.indexing import gather
 from engine.tensor import Tensor, as_tensor
 
@@ -122,26 +123,26 @@ class MaxPoolNd(Function):
     """y[n, c, i] = max over the window of i of xpad[n, c, .] (padding is -inf, never chosen).
 
     dL/dx: each output's gradient goes to the input position that held its maximum (added up
-    where windows overlap); every other position gets 0.
+    where windows overlap); every other position gets 0. ``backward`` writes that with
+    ``Fold``: the gradient, placed in each window's winning slot of a column of zeros, folded
+    back onto the input. ``backward_arrays`` adds it through the same strided slices as forward.
     """
-
-    first_order_only = True
 
     def __init__(self, kernel, stride, dilation, out_size, pads):
         self.kernel, self.stride, self.dilation, self.out_size, self.pads = kernel, stride, dilation, out_size, pads
 
     def forward(self, x):
         xp = self.xp
-        xpad = U.pad_spatial(x, self.pads, value=_lowest(x.dtype, xp))
+        xpad = im2col.pad_spatial(x, self.pads, value=_lowest(x.dtype, xp))
         self.padded_shape = xpad.shape
         head = (slice(None), slice(None))
-        offsets = list(U.kernel_offsets(self.kernel))
+        offsets = list(im2col.kernel_offsets(self.kernel))
         # order="K" keeps the input's memory order (e.g. the channel-major output of a convolution)
-        best = xpad[head + U.window(offsets[0], self.stride, self.dilation, self.out_size)].copy(order="K")
+        best = xpad[head + im2col.window(offsets[0], self.stride, self.dilation, self.out_size)].copy(order="K")
         # which kernel offset (row-major number) holds each window's maximum
         self.arg = xp.zeros(best.shape, dtype=xp.int8 if len(offsets) < 128 else xp.int32)
         for number, offset in enumerate(offsets[1:], start=1):
-            v = xpad[head + U.window(offset, self.stride, self.dilation, self.out_size)]
+            v = xpad[head + im2col.window(offset, self.stride, self.dilation, self.out_size)]
             better = v > best  # strict: a tie keeps the first maximum
             if x.dtype.kind == "f":
                 better |= v != v  # NaN (the only value unequal to itself) wins, as in PyTorch
@@ -151,13 +152,24 @@ class MaxPoolNd(Function):
         return best
 
     def backward(self, gy):
+        n, c = gy.shape[:2]
+        k = im2col.prod(self.kernel)
+        xp = self.xp
+        # one-hot (N, C, K, *out): 1 in the kernel slot that held each window's maximum
+        winner = Tensor((self.arg[:, :, None] == xp.arange(k).reshape((1, 1, k) + (1,) * len(self.kernel)))
+                        .astype(gy.dtype))
+        cols = (winner * gy.unsqueeze(2)).reshape(n, c * k, -1)
+        size = tuple(s - b - a for s, (b, a) in zip(self.padded_shape[2:], self.pads))
+        return Fold(self.kernel, self.stride, self.dilation, self.pads, self.out_size, size)(cols)
+
+    def backward_arrays(self, gy):
         xp = self.xp
         gxpad = xp.zeros(self.padded_shape, dtype=gy.dtype)
         head = (slice(None), slice(None))
         # disjoint windows (stride >= dilated kernel): each input position is written once
         overlap = any(s < d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel))
-        for number, offset in enumerate(U.kernel_offsets(self.kernel)):
-            key = head + U.window(offset, self.stride, self.dilation, self.out_size)
+        for number, offset in enumerate(im2col.kernel_offsets(self.kernel)):
+            key = head + im2col.window(offset, self.stride, self.dilation, self.out_size)
             # gy * mask rather than where(mask, gy, 0): several times faster in NumPy; it differs
             # only for a non-finite upstream gradient, which then also reaches its window's
             # other positions (as NaN)
@@ -166,7 +178,7 @@ class MaxPoolNd(Function):
                 gxpad[key] += routed
             else:
                 gxpad[key] = routed
-        return U.crop_spatial(gxpad, self.pads)
+        return im2col.crop_spatial(gxpad, self.pads)
 
     def indices(self, in_size):
         """PyTorch's return_indices: for every output, the flat position (within its channel's
@@ -219,22 +231,21 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 class AvgPoolNd(Function):
     """y[n, c, i] = (sum of the window of i over the zero-padded input) / divisor[i].
 
-    dL/dx: every position of window i receives dL/dy[i] / divisor[i] (summed over overlaps).
+    dL/dx: every position of window i receives dL/dy[i] / divisor[i] (summed over overlaps):
+    ``backward`` copies gy / divisor into every slot of a column and folds it back (``Fold``).
     """
-
-    first_order_only = True
 
     def __init__(self, kernel, stride, out_size, pads, divisor):
         self.kernel, self.stride, self.out_size, self.pads, self.divisor = kernel, stride, out_size, pads, divisor
 
     def forward(self, x):
-        xpad = U.pad_spatial(x, self.pads)
+        xpad = im2col.pad_spatial(x, self.pads)
         self.padded_shape = xpad.shape
         head = (slice(None), slice(None))
         ones = (1,) * len(self.kernel)
         total = None
-        for offset in U.kernel_offsets(self.kernel):
-            v = xpad[head + U.window(offset, self.stride, ones, self.out_size)]
+        for offset in im2col.kernel_offsets(self.kernel):
+            v = xpad[head + im2col.window(offset, self.stride, ones, self.out_size)]
             if total is None:
                 total = v.copy(order="K")
             else:
@@ -243,13 +254,22 @@ class AvgPoolNd(Function):
         return total
 
     def backward(self, gy):
+        n, c = gy.shape[:2]
+        k = im2col.prod(self.kernel)
+        g = gy / Tensor(self.xp.asarray(self.divisor, dtype=gy.dtype))
+        cols = g.unsqueeze(2).expand(n, c, k, *self.out_size).reshape(n, c * k, -1)
+        size = tuple(s - b - a for s, (b, a) in zip(self.padded_shape[2:], self.pads))
+        ones = (1,) * len(self.kernel)
+        return Fold(self.kernel, self.stride, ones, self.pads, self.out_size, size)(cols)
+
+    def backward_arrays(self, gy):
         g = gy / self.divisor
         gxpad = self.xp.zeros(self.padded_shape, dtype=gy.dtype)
         head = (slice(None), slice(None))
         ones = (1,) * len(self.kernel)
-        for offset in U.kernel_offsets(self.kernel):
-            gxpad[head + U.window(offset, self.stride, ones, self.out_size)] += g
-        return U.crop_spatial(gxpad, self.pads)
+        for offset in im2col.kernel_offsets(self.kernel):
+            gxpad[head + im2col.window(offset, self.stride, ones, self.out_size)] += g
+        return im2col.crop_spatial(gxpad, self.pads)
 
 
 def _avg_divisor(xp, dtype, in_size, kernel, stride, padding, out, count_include_pad, divisor_override):
@@ -381,10 +401,9 @@ class AdaptiveMaxPoolNd(Function):
     (j_1, ..., j_nd), j_a < L_a, the values at position start_a + j_a (clamped to the bin's
     last position, which repeats an already-seen value and so never changes the maximum) are
     gathered for all bins at once, and a running maximum is kept. dL/dx: scatter-add of dL/dy
-    to each bin's argmax (bins may overlap, so one position can receive several gradients).
+    to each bin's argmax (bins may overlap, so one position can receive several gradients),
+    which ``backward`` writes as ``ScatterAddFlat`` (whose own derivative is a gather).
     """
-
-    first_order_only = True
 
     def __init__(self, out_size):
         self.out_size = out_size
@@ -422,13 +441,31 @@ class AdaptiveMaxPoolNd(Function):
         return best
 
     def backward(self, gy):
+        return ScatterAddFlat(self.flat, tuple(self.inputs[0].shape[2:]))(gy)
+
+
+class ScatterAddFlat(Function):
+    """y: (N, C, *size) zeros with x[n, c, i] added at the flat position index[n, c, i] of its
+    channel (repeated positions add up): the adjoint of gathering at those positions.
+
+    dL/dx[n, c, i] = dL/dy[n, c, index[n, c, i]] (a gather, itself differentiable).
+    """
+
+    def __init__(self, index, size):
+        self.index, self.size = index, tuple(size)
+
+    def forward(self, x):
         xp = self.xp
+        n, c = x.shape[:2]
+        y = xp.zeros((n * c, math.prod(self.size)), dtype=x.dtype)
+        rows = xp.arange(n * c, dtype=xp.int64)[:, None]
+        backend.scatter_add(y, (rows, self.index.reshape(n * c, -1)), x.reshape(n * c, -1))
+        return y.reshape((n, c) + self.size)
+
+    def backward(self, gy):
         x = self.inputs[0]
         n, c = x.shape[:2]
-        gx = xp.zeros((n * c, math.prod(x.shape[2:])), dtype=gy.dtype)
-        rows = xp.arange(n * c, dtype=xp.int64)[:, None]
-        backend.scatter_add(gx, (rows, self.flat.reshape(n * c, -1)), gy.reshape(n * c, -1))
-        return gx.reshape(x.shape)
+        return gather(gy.reshape(n, c, -1), 2, Tensor(self.index.reshape(n, c, -1))).reshape(x.shape)
 
 
 def _adaptive_max(nd, input, output_size, return_indices, op):

@@ -29,21 +29,24 @@ sigmoid, tanh, *, +), exactly as the equations read. The graph has ~15 nodes per
 differentiable twice (create_graph, gradient penalties, Hessian-vector products).
 
 *Fused* (``fused=True``, the default): one Function per layer and direction runs the whole time
-loop on raw arrays and writes back-propagation through time (BPTT) by hand. At the sizes of a
-course (hidden 128, batch 32) each engine operation costs more in Python bookkeeping than in
-arithmetic, so one node instead of ~15 per step is several times faster. Its backward is
-first-order only: asking for create_graph through it raises, and ``fused=False`` is the answer.
+loop on raw arrays and writes back-propagation through time (BPTT) by hand (``backward_arrays``).
+At the sizes of a course (hidden 128, batch 32) each engine operation costs more in Python
+bookkeeping than in arithmetic, so one node instead of ~15 per step is several times faster. Its
+differentiable ``backward`` (used for create_graph=True) differentiates the composed equations
+(``composed_recurrence``) with ``engine.autograd.derivative_of``, so second derivatives go through
+the very equations printed above.
 
-In both, the input projection W_ih x_t + b_ih does not depend on the state, so it is computed for
-all time steps at once with one matrix product before the loop; only h_{t-1} W_hh^T stays inside.
-The weight gradient dL/dW_hh = sum_t dA_t^T h_{t-1} is likewise one product after the loop.
+In both, the input projection x_proj = x W_ih^T + b_ih does not depend on the state, so it is
+computed for all time steps at once with one matrix product before the loop; only the hidden
+projection h_proj = h_{t-1} W_hh^T + b_hh stays inside. The weight gradient
+dL/dW_hh = sum_t dA_t^T h_{t-1} is likewise one product after the loop.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.autograd import Function
+from engine.autograd import Function, derivative_of
 from engine.nn.functional.dropout import dropout as dropout_fn
 from engine.nn.functional.linear import linear
 from engine.ops.activation import relu, sigmoid, tanh
@@ -62,6 +65,7 @@ __all__ = [
     "RNNRecurrence",
     "LSTMRecurrence",
     "GRURecurrence",
+    "composed_recurrence",
 ]
 
 _NONLINEARITIES = ("tanh", "relu")
@@ -71,7 +75,7 @@ _GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 # ============================================================================================
 # Composed steps: the equations written with engine operations (readable, twice differentiable)
 # ============================================================================================
-# Each step receives gx = W_ih x_t + b_ih already computed (for all steps at once) and the state.
+# Each step receives x_proj = x_t W_ih^T + b_ih already computed (for all steps at once) and the state.
 
 
 def lstm_update(a, c, dim=-1):
@@ -88,29 +92,52 @@ def lstm_update(a, c, dim=-1):
     return h, c
 
 
-def gru_update(gx, gh, h, dim=-1):
-    """The GRU's gating, given gx = W_i x + b_i and gh = W_h h + b_h, each [r, z, n] stacked along
-    ``dim`` (kept apart because the reset gate multiplies only the hidden part of n). Returns h'.
-    Shared by the GRU (dim=-1) and the ConvGRU (dim=1)."""
-    x_r, x_z, x_n = gx.chunk(3, dim=dim)
-    h_r, h_z, h_n = gh.chunk(3, dim=dim)
+def gru_update(x_proj, h_proj, h, dim=-1):
+    """The GRU's gating, given the input projection x_proj = W_i x + b_i and the hidden projection
+    h_proj = W_h h + b_h, each [r, z, n] stacked along ``dim`` (kept apart because the reset gate
+    multiplies only the hidden part of n). Returns h'. Shared by the GRU (dim=-1) and the ConvGRU (dim=1)."""
+    x_r, x_z, x_n = x_proj.chunk(3, dim=dim)
+    h_r, h_z, h_n = h_proj.chunk(3, dim=dim)
     r = sigmoid(x_r + h_r)
     z = sigmoid(x_z + h_z)
     n = tanh(x_n + r * h_n)
     return (1.0 - z) * n + z * h
 
 
-def _rnn_step(gx, h, w_hh, b_hh, nonlinearity):
-    a = gx + linear(h, w_hh, b_hh)
+def _rnn_step(x_proj, h, w_hh, b_hh, nonlinearity):
+    a = x_proj + linear(h, w_hh, b_hh)
     return tanh(a) if nonlinearity == "tanh" else relu(a)
 
 
-def _lstm_step(gx, h, c, w_hh, b_hh):
-    return lstm_update(gx + linear(h, w_hh, b_hh), c)
+def _lstm_step(x_proj, h, c, w_hh, b_hh):
+    return lstm_update(x_proj + linear(h, w_hh, b_hh), c)
 
 
-def _gru_step(gx, h, w_hh, b_hh):
-    return gru_update(gx, linear(h, w_hh, b_hh), h)
+def _gru_step(x_proj, h, w_hh, b_hh):
+    return gru_update(x_proj, linear(h, w_hh, b_hh), h)
+
+
+def composed_recurrence(kind, x_proj, h0, c0, w_hh, b_hh=None, reverse=False, nonlinearity="tanh"):
+    """One layer in one direction, step by step with engine operations (the reference).
+
+    x_proj: (T, N, G*H) input projections of every step;  h0 (and c0 for the LSTM): (N, H).
+    Returns (y: (T, N, H) the states in time order, h_T, c_T or None). The fused Functions below
+    compute the same thing; their differentiable backward differentiates this.
+    """
+    T = x_proj.shape[0]
+    # split once (one node whose backward is one concatenation) rather than T slices
+    steps = [s.squeeze(0) for s in split(x_proj, 1, dim=0)]
+    outputs = [None] * T
+    h, c = h0, c0
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        if kind == "LSTM":
+            h, c = _lstm_step(steps[t], h, c, w_hh, b_hh)
+        elif kind == "GRU":
+            h = _gru_step(steps[t], h, w_hh, b_hh)
+        else:
+            h = _rnn_step(steps[t], h, w_hh, b_hh, nonlinearity)
+        outputs[t] = h
+    return stack(outputs, dim=0), h, c
 
 
 # ============================================================================================
@@ -133,12 +160,27 @@ class _Recurrence(Function):
     Arrays saved for backward are stored in *processing order* k = 0..T-1 (k = T-1-t when
     running in reverse), so forward and backward loops are the same for both directions.
     hs[k] is the state before step k (hs[0] = h0), hs[k + 1] the state after it.
+
+    ``backward`` (differentiable) is the derivative of ``composed_recurrence`` on the same
+    inputs; ``backward_arrays`` is the hand-written BPTT of each subclass.
     """
 
-    first_order_only = True
+    kind = "RNN"
+    nonlinearity = "tanh"
 
     def __init__(self, reverse: bool = False):
         self.reverse = bool(reverse)
+
+    def _composed(self, x_proj, h0, *rest):
+        """The same computation with engine operations: (y, h_T[, c_T]) like forward."""
+        c0 = rest[0] if self.kind == "LSTM" else None
+        w_hh, *b_hh = rest[1:] if self.kind == "LSTM" else rest
+        y, h, c = composed_recurrence(self.kind, x_proj, h0, c0, w_hh, b_hh[0] if b_hh else None, self.reverse,
+                                      self.nonlinearity)
+        return (y, h, c) if self.kind == "LSTM" else (y, h)
+
+    def backward(self, *grads):
+        return derivative_of(self._composed, self.inputs, grads)
 
     def _in_order(self, a):
         return a[::-1] if self.reverse else a
@@ -147,22 +189,23 @@ class _Recurrence(Function):
         """y in time order: the saved states, reversed (as a contiguous copy) for a reverse pass."""
         return self.xp.ascontiguousarray(hs[:0:-1]) if self.reverse else hs[1:]
 
-    def _finish_backward(self, dgx, dgh, dh0, extra=()):
-        """dL/dgx (processing order), dL/dh0, ..., dL/dW_hh = sum_k dgh_k^T h_{k-1}, dL/db_hh."""
+    def _finish_backward(self, d_x_proj, d_h_proj, dh0, extra=()):
+        """dL/dx_proj (given in processing order), dL/dh0, ..., dL/dW_hh = sum_k d_h_proj_k^T h_{k-1},
+        dL/db_hh = sum_k d_h_proj_k."""
         xp = self.xp
-        T, N, G = dgh.shape
+        T, N, G = d_h_proj.shape
         hs = self.hs
-        w_grad = dgh.reshape(T * N, G).T @ hs[:-1].reshape(T * N, hs.shape[-1])
-        grads = (xp.ascontiguousarray(self._in_order(dgx)), dh0, *extra, w_grad)
+        w_grad = d_h_proj.reshape(T * N, G).T @ hs[:-1].reshape(T * N, hs.shape[-1])
+        grads = (xp.ascontiguousarray(self._in_order(d_x_proj)), dh0, *extra, w_grad)
         if self.has_bias:
-            grads += (dgh.sum(axis=(0, 1)),)
+            grads += (d_h_proj.sum(axis=(0, 1)),)
         return grads
 
 
 class RNNRecurrence(_Recurrence):
-    """h_k = phi(gx_k + h_{k-1} W_hh^T + b_hh) for k = 1..T, in one Function.
+    """h_k = phi(x_proj_k + h_{k-1} W_hh^T + b_hh) for k = 1..T, in one Function.
 
-    gx: (T, N, H) = x W_ih^T + b_ih for every step;  h0: (N, H);  w_hh: (H, H);  b_hh: (H,) or absent.
+    x_proj: (T, N, H) = x W_ih^T + b_ih for every step;  h0: (N, H);  w_hh: (H, H);  b_hh: (H,) or absent.
     Returns (y: (T, N, H) all states, h_T: (N, H)).
 
     BPTT: with a_k the pre-activation, dL/da_k = (dL/dh_k) phi'(a_k), where dL/dh_k is the
@@ -174,20 +217,20 @@ class RNNRecurrence(_Recurrence):
         super().__init__(reverse)
         self.nonlinearity = nonlinearity
 
-    def forward(self, gx, h0, w_hh, b_hh=None):
+    def forward(self, x_proj, h0, w_hh, b_hh=None):
         xp = self.xp
         self.has_bias = b_hh is not None
         if self.has_bias:
-            gx = gx + b_hh  # once for all steps rather than once per step
-        gx = self._in_order(gx)
-        T, N, H = gx.shape
-        hs = xp.empty((T + 1, N, H), dtype=gx.dtype)
+            x_proj = x_proj + b_hh  # once for all steps rather than once per step
+        x_proj = self._in_order(x_proj)
+        T, N, H = x_proj.shape
+        hs = xp.empty((T + 1, N, H), dtype=x_proj.dtype)
         hs[0] = h0
         w_t = w_hh.T
         for k in range(T):
             h = hs[k + 1]
             xp.matmul(hs[k], w_t, out=h)
-            h += gx[k]
+            h += x_proj[k]
             if self.nonlinearity == "tanh":
                 xp.tanh(h, out=h)
             else:
@@ -195,14 +238,14 @@ class RNNRecurrence(_Recurrence):
         self.hs = hs
         return self._outputs(hs), hs[T].copy()
 
-    def backward(self, gy, gh):
+    def backward_arrays(self, gy, dh_last):
         xp = self.xp
         hs, w_hh = self.hs, self.inputs[2].data
         gy = self._in_order(gy)
         after = hs[1:]
         deriv = 1 - after * after if self.nonlinearity == "tanh" else (after > 0).astype(after.dtype)
         da = xp.empty_like(after)
-        dh = gh.copy()  # never modify the incoming gradient: it may be another tensor's
+        dh = dh_last.copy()  # never modify the incoming gradient: it may be another tensor's
         for k in range(len(da) - 1, -1, -1):
             dh += gy[k]
             xp.multiply(dh, deriv[k], out=da[k])
@@ -213,7 +256,7 @@ class RNNRecurrence(_Recurrence):
 class LSTMRecurrence(_Recurrence):
     """The LSTM over a whole sequence in one Function (gates i, f, g, o as in PyTorch).
 
-    gx: (T, N, 4H) = x W_ih^T + b_ih for every step;  h0, c0: (N, H);  w_hh: (4H, H);
+    x_proj: (T, N, 4H) = x W_ih^T + b_ih for every step;  h0, c0: (N, H);  w_hh: (4H, H);
     b_hh: (4H,) or absent.  Returns (y: (T, N, H), h_T: (N, H), c_T: (N, H)).
 
     BPTT, per step going backwards (dh, dc: gradients w.r.t. h_k and c_k so far):
@@ -226,30 +269,30 @@ class LSTMRecurrence(_Recurrence):
     before the loop, leaving a handful of array operations per step.
     """
 
-    def forward(self, gx, h0, c0, w_hh, b_hh=None):
+    kind = "LSTM"
+
+    def forward(self, x_proj, h0, c0, w_hh, b_hh=None):
         xp = self.xp
         self.has_bias = b_hh is not None
-        gx = self._in_order(gx + b_hh if self.has_bias else gx.copy())  # a fresh array: scaled below
-        T, N, G = gx.shape
+        x_proj = self._in_order(x_proj + b_hh if self.has_bias else x_proj)
+        T, N, G = x_proj.shape
         H = G // 4
-        # tanh(x) = 2 sigma(2x) - 1: doubling the g rows of the pre-activation lets one sigmoid pass
-        # over all 4H columns serve the four gates (fewer, larger array operations per step)
-        gx[..., 2 * H : 3 * H] *= 2
-        w_t = w_hh.copy()
-        w_t[2 * H : 3 * H] *= 2
-        w_t = w_t.T
-        acts = xp.empty((T, N, G), dtype=gx.dtype)  # the gates after their nonlinearities
-        hs = xp.empty((T + 1, N, H), dtype=gx.dtype)
-        cs = xp.empty((T + 1, N, H), dtype=gx.dtype)
-        tanh_c = xp.empty((T, N, H), dtype=gx.dtype)
+        w_t = w_hh.T
+        acts = xp.empty((T, N, G), dtype=x_proj.dtype)  # the gates after their nonlinearities
+        hs = xp.empty((T + 1, N, H), dtype=x_proj.dtype)
+        cs = xp.empty((T + 1, N, H), dtype=x_proj.dtype)
+        tanh_c = xp.empty((T, N, H), dtype=x_proj.dtype)
         hs[0], cs[0] = h0, c0
         with np.errstate(over="ignore"):
             for k in range(T):
                 a = acts[k]
                 xp.matmul(hs[k], w_t, out=a)
-                a += gx[k]
-                _sigmoid_(xp, a)
+                a += x_proj[k]
                 i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+                # tanh(a) = 2 sigma(2a) - 1: one sigmoid pass over the whole row serves all four
+                # gates (NumPy's float32 tanh is not vectorised, its exp is: 2x faster here)
+                g *= 2
+                _sigmoid_(xp, a)
                 g *= 2
                 g -= 1
                 c = cs[k + 1]
@@ -260,7 +303,7 @@ class LSTMRecurrence(_Recurrence):
         self.acts, self.hs, self.cs, self.tanh_c = acts, hs, cs, tanh_c
         return self._outputs(hs), hs[T].copy(), cs[T].copy()
 
-    def backward(self, gy, gh, gc):
+    def backward_arrays(self, gy, dh_last, dc_last):
         xp = self.xp
         acts, cs, tanh_c, w_hh = self.acts, self.cs, self.tanh_c, self.inputs[3].data
         T, N, G = acts.shape
@@ -278,7 +321,7 @@ class LSTMRecurrence(_Recurrence):
         factor_icg = factor.reshape(T, N, 4, H)[:, :, :3]
         da = xp.empty_like(acts)
         da_icg = da.reshape(T, N, 4, H)[:, :, :3]
-        dh, dc = gh.copy(), gc.copy()
+        dh, dc = dh_last.copy(), dc_last.copy()
         for k in range(T - 1, -1, -1):
             dh += gy[k]
             dc += dh * h_to_c[k]
@@ -292,74 +335,76 @@ class LSTMRecurrence(_Recurrence):
 class GRURecurrence(_Recurrence):
     """The GRU over a whole sequence in one Function (gates r, z, n as in PyTorch).
 
-    gx: (T, N, 3H) = x W_ih^T + b_ih for every step;  h0: (N, H);  w_hh: (3H, H);
+    x_proj: (T, N, 3H) = x W_ih^T + b_ih for every step;  h0: (N, H);  w_hh: (3H, H);
     b_hh: (3H,) or absent.  Returns (y: (T, N, H), h_T: (N, H)).
 
-    BPTT, per step going backwards, with h_k = n + z (h_{k-1} - n) and gh_n = W_hn h + b_hn:
+    BPTT, per step going backwards, with h_k = n + z (h_{k-1} - n) and h_proj_n = W_hn h + b_hn:
         dh += dL/dy_k
-        da_n = dh (1 - z)(1 - n^2)      da_z = dh (h_{k-1} - n) z(1-z)     da_r = da_n gh_n r(1-r)
-        d(gh) = (da_r, da_z, da_n * r)  and  dh_{k-1} = dh z + d(gh) W_hh
-    The gradient w.r.t. gx is (da_r, da_z, da_n); W_hh and b_hh get d(gh).
+        da_n = dh (1 - z)(1 - n^2)      da_z = dh (h_{k-1} - n) z(1-z)     da_r = da_n h_proj_n r(1-r)
+        d(h_proj) = (da_r, da_z, da_n * r)  and  dh_{k-1} = dh z + d(h_proj) W_hh
+    The gradient w.r.t. x_proj is (da_r, da_z, da_n); W_hh and b_hh get d(h_proj).
     """
 
-    def forward(self, gx, h0, w_hh, b_hh=None):
+    kind = "GRU"
+
+    def forward(self, x_proj, h0, w_hh, b_hh=None):
         xp = self.xp
         self.has_bias = b_hh is not None
-        gx = self._in_order(gx)
-        T, N, G = gx.shape
+        x_proj = self._in_order(x_proj)
+        T, N, G = x_proj.shape
         H = G // 3
-        rz = xp.empty((T, N, 2 * H), dtype=gx.dtype)
-        n = xp.empty((T, N, H), dtype=gx.dtype)
-        gh_n = xp.empty((T, N, H), dtype=gx.dtype)
-        hs = xp.empty((T + 1, N, H), dtype=gx.dtype)
+        rz = xp.empty((T, N, 2 * H), dtype=x_proj.dtype)
+        n = xp.empty((T, N, H), dtype=x_proj.dtype)
+        h_proj_n = xp.empty((T, N, H), dtype=x_proj.dtype)
+        hs = xp.empty((T + 1, N, H), dtype=x_proj.dtype)
         hs[0] = h0
         w_t = w_hh.T
         for k in range(T):
-            gh = hs[k] @ w_t
+            h_proj = hs[k] @ w_t
             if self.has_bias:
-                gh += b_hh
+                h_proj += b_hh
             s = rz[k]
-            xp.add(gx[k, :, : 2 * H], gh[:, : 2 * H], out=s)
+            xp.add(x_proj[k, :, : 2 * H], h_proj[:, : 2 * H], out=s)
             with np.errstate(over="ignore"):
                 _sigmoid_(xp, s)
-            gh_n[k] = gh[:, 2 * H :]
+            h_proj_n[k] = h_proj[:, 2 * H :]
             nk = n[k]
-            xp.multiply(s[:, :H], gh_n[k], out=nk)  # r * (W_hn h + b_hn)
-            nk += gx[k, :, 2 * H :]
+            xp.multiply(s[:, :H], h_proj_n[k], out=nk)  # r * (W_hn h + b_hn)
+            nk += x_proj[k, :, 2 * H :]
             xp.tanh(nk, out=nk)
             h = hs[k + 1]
             xp.subtract(hs[k], nk, out=h)  # h = n + z (h_prev - n)
             h *= s[:, H:]
             h += nk
-        self.rz, self.n, self.gh_n, self.hs = rz, n, gh_n, hs
+        self.rz, self.n, self.h_proj_n, self.hs = rz, n, h_proj_n, hs
         return self._outputs(hs), hs[T].copy()
 
-    def backward(self, gy, gh):
+    def backward_arrays(self, gy, dh_last):
         xp = self.xp
-        rz, n, gh_n, hs, w_hh = self.rz, self.n, self.gh_n, self.hs, self.inputs[2].data
+        rz, n, h_proj_n, hs, w_hh = self.rz, self.n, self.h_proj_n, self.hs, self.inputs[2].data
         T, N, H = n.shape
         gy = self._in_order(gy)
         r, z = rz[..., :H], rz[..., H:]
         # per-step factors, for all steps at once
         dn_factor = (1 - z) * (1 - n * n)
         dz_factor = (hs[:-1] - n) * z * (1 - z)
-        dr_factor = gh_n * r * (1 - r)
-        dgx = xp.empty((T, N, 3 * H), dtype=n.dtype)
-        dgh = xp.empty((T, N, 3 * H), dtype=n.dtype)
-        dh = gh.copy()
+        dr_factor = h_proj_n * r * (1 - r)
+        d_x_proj = xp.empty((T, N, 3 * H), dtype=n.dtype)
+        d_h_proj = xp.empty((T, N, 3 * H), dtype=n.dtype)
+        dh = dh_last.copy()
         for k in range(T - 1, -1, -1):
             dh += gy[k]
-            d = dgx[k]
+            d = d_x_proj[k]
             da_n = d[:, 2 * H :]
             xp.multiply(dh, dn_factor[k], out=da_n)
             xp.multiply(da_n, dr_factor[k], out=d[:, :H])
             xp.multiply(dh, dz_factor[k], out=d[:, H : 2 * H])
-            e = dgh[k]
+            e = d_h_proj[k]
             e[:, : 2 * H] = d[:, : 2 * H]
             xp.multiply(da_n, r[k], out=e[:, 2 * H :])
             dh = dh * z[k]
             dh += e @ w_hh
-        return self._finish_backward(dgx, dgh, dh)
+        return self._finish_backward(d_x_proj, d_h_proj, dh)
 
 
 # ============================================================================================
@@ -378,10 +423,10 @@ def rnn_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlin
     """
     if nonlinearity not in _NONLINEARITIES:
         raise ValueError(f"rnn_cell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    gx = linear(input, weight_ih, bias_ih)
+    x_proj = linear(input, weight_ih, bias_ih)
     if not fused:
-        return _rnn_step(gx, hx, weight_hh, bias_hh, nonlinearity)
-    _, h = RNNRecurrence(nonlinearity)(gx.unsqueeze(0), hx, weight_hh, *_bias_args(bias_hh))
+        return _rnn_step(x_proj, hx, weight_hh, bias_hh, nonlinearity)
+    _, h = RNNRecurrence(nonlinearity)(x_proj.unsqueeze(0), hx, weight_hh, *_bias_args(bias_hh))
     return h
 
 
@@ -389,20 +434,20 @@ def lstm_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fused
     """One LSTM step. input: (N, I);  hx: (h, c), each (N, H);  weight_ih: (4H, I);
     weight_hh: (4H, H);  biases: (4H,) or None.  Returns (h', c'), each (N, H)."""
     h, c = hx
-    gx = linear(input, weight_ih, bias_ih)
+    x_proj = linear(input, weight_ih, bias_ih)
     if not fused:
-        return _lstm_step(gx, h, c, weight_hh, bias_hh)
-    _, h, c = LSTMRecurrence()(gx.unsqueeze(0), h, c, weight_hh, *_bias_args(bias_hh))
+        return _lstm_step(x_proj, h, c, weight_hh, bias_hh)
+    _, h, c = LSTMRecurrence()(x_proj.unsqueeze(0), h, c, weight_hh, *_bias_args(bias_hh))
     return h, c
 
 
 def gru_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fused: bool = True):
     """One GRU step. input: (N, I);  hx: (N, H);  weight_ih: (3H, I);  weight_hh: (3H, H);
     biases: (3H,) or None.  Returns h': (N, H)."""
-    gx = linear(input, weight_ih, bias_ih)
+    x_proj = linear(input, weight_ih, bias_ih)
     if not fused:
-        return _gru_step(gx, hx, weight_hh, bias_hh)
-    _, h = GRURecurrence()(gx.unsqueeze(0), hx, weight_hh, *_bias_args(bias_hh))
+        return _gru_step(x_proj, hx, weight_hh, bias_hh)
+    _, h = GRURecurrence()(x_proj.unsqueeze(0), hx, weight_hh, *_bias_args(bias_hh))
     return h
 
 
@@ -414,29 +459,17 @@ def _direction(kind, x, h0, c0, weights, reverse, fused, nonlinearity):
     w_ih, w_hh, b_ih, b_hh = weights
     T, N, I = x.shape
     # the input projection of all T steps as one (T*N, I) x (I, G*H) product
-    gx = linear(x.reshape(T * N, I), w_ih, b_ih).reshape(T, N, w_ih.shape[0])
-    if fused:
-        bias = _bias_args(b_hh)
-        if kind == "LSTM":
-            return LSTMRecurrence(reverse)(gx, h0, c0, w_hh, *bias)
-        if kind == "GRU":
-            y, h = GRURecurrence(reverse)(gx, h0, w_hh, *bias)
-        else:
-            y, h = RNNRecurrence(nonlinearity, reverse)(gx, h0, w_hh, *bias)
-        return y, h, None
-    # composed: split once (one node whose backward is one concatenation) rather than T slices
-    steps = [s.squeeze(0) for s in split(gx, 1, dim=0)]
-    outputs = [None] * T
-    h, c = h0, c0
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        if kind == "LSTM":
-            h, c = _lstm_step(steps[t], h, c, w_hh, b_hh)
-        elif kind == "GRU":
-            h = _gru_step(steps[t], h, w_hh, b_hh)
-        else:
-            h = _rnn_step(steps[t], h, w_hh, b_hh, nonlinearity)
-        outputs[t] = h
-    return stack(outputs, dim=0), h, c
+    x_proj = linear(x.reshape(T * N, I), w_ih, b_ih).reshape(T, N, w_ih.shape[0])
+    if not fused:
+        return composed_recurrence(kind, x_proj, h0, c0, w_hh, b_hh, reverse, nonlinearity)
+    bias = _bias_args(b_hh)
+    if kind == "LSTM":
+        return LSTMRecurrence(reverse)(x_proj, h0, c0, w_hh, *bias)
+    if kind == "GRU":
+        y, h = GRURecurrence(reverse)(x_proj, h0, w_hh, *bias)
+    else:
+        y, h = RNNRecurrence(nonlinearity, reverse)(x_proj, h0, w_hh, *bias)
+    return y, h, None
 
 
 def _split_state(state, count, name, what):

@@ -50,10 +50,9 @@ class Resample1d(Function):
 
     taps: [(index, weight)] as host (NumPy) arrays: index (out,) non-decreasing source
     positions, weight (out,) or None (weight 1). They are copied to the input's device once.
-    dL/dx = sum over taps of the scatter-add of weight_t * dL/dy to index_t.
+    dL/dx = sum over taps of the scatter-add of weight_t * dL/dy to index_t: the transposed map,
+    ``ResampleTranspose1d``, whose own derivative is this map again (both are linear).
     """
-
-    first_order_only = True
 
     # a round whose (output, source) pairs need more arithmetic runs than this uses fancy indexing
     MAX_RUNS = 8
@@ -61,21 +60,13 @@ class Resample1d(Function):
     def __init__(self, axis, taps):
         self.axis, self.host_taps = axis, taps
 
-    def _along(self, vector, ndim):
-        """A (out,) vector shaped to broadcast along self.axis of an ndim-D array."""
-        shape = [1] * ndim
-        shape[self.axis] = vector.shape[0]
-        return vector.reshape(shape)
-
     def forward(self, x):
-        device = backend.device_of(x)
-        self.taps = [(backend.to_device(i, device), None if w is None else backend.to_device(w, device))
-                     for i, w in self.host_taps]
+        self.taps = _device_taps(self.host_taps, backend.device_of(x))
         y = None
         for index, weight in self.taps:
             v = self.xp.take(x, index, axis=self.axis)
             if weight is not None:
-                v *= self._along(weight, x.ndim)
+                v *= _along(weight, self.axis, x.ndim)
             if y is None:
                 y = v
             else:
@@ -83,25 +74,63 @@ class Resample1d(Function):
         return y
 
     def backward(self, gy):
-        xp = self.xp
-        gx = xp.zeros(self.inputs[0].shape, dtype=gy.dtype)
-        head = (slice(None),) * self.axis
-        for (_, weight), (host_index, _) in zip(self.taps, self.host_taps):
-            v = gy * self._along(weight, gy.ndim) if weight is not None else gy
-            # rank of each output within its run of equal source positions (index is sorted):
-            # the outputs of one rank have distinct sources, so ``+=`` adds them all correctly
-            rank = np.arange(host_index.shape[0]) - np.searchsorted(host_index, host_index, side="left")
-            for r in range(int(rank.max()) + 1):  # a handful of rounds: about out / in + 1
-                chosen = np.nonzero(rank == r)[0]
-                runs = _arithmetic_runs(chosen, host_index[chosen])
-                if len(runs) <= self.MAX_RUNS:  # strided slices: much faster than fancy indexing
-                    for out_slice, in_slice in runs:
-                        gx[head + (in_slice,)] += v[head + (out_slice,)]
-                else:
-                    device = backend.device_of(gy)
-                    targets = backend.to_device(host_index[chosen], device)
-                    gx[head + (targets,)] += xp.take(v, backend.to_device(chosen, device), axis=self.axis)
-        return gx
+        return ResampleTranspose1d(self.axis, self.host_taps, self.inputs[0].shape[self.axis])(gy)
+
+    def backward_arrays(self, gy):
+        return _resample_transpose(self.xp, gy, self.axis, self.taps, self.host_taps, self.inputs[0].shape[self.axis],
+                                   self.MAX_RUNS)
+
+
+class ResampleTranspose1d(Function):
+    """The transpose of ``Resample1d`` along ``axis``: each value, times its tap weight, added to
+    its source position (an input of size n_in). Its derivative is ``Resample1d`` again."""
+
+    def __init__(self, axis, taps, n_in):
+        self.axis, self.host_taps, self.n_in = axis, taps, n_in
+
+    def forward(self, gy):
+        taps = _device_taps(self.host_taps, backend.device_of(gy))
+        return _resample_transpose(self.xp, gy, self.axis, taps, self.host_taps, self.n_in, Resample1d.MAX_RUNS)
+
+    def backward(self, g):
+        return Resample1d(self.axis, self.host_taps)(g)
+
+
+def _resample_transpose(xp, gy, axis, taps, host_taps, n_in, max_runs):
+    """sum over taps of the scatter-add of weight_t * gy to index_t along axis (see the module
+    docstring for the rounds of distinct positions)."""
+    shape = list(gy.shape)
+    shape[axis] = n_in
+    gx = xp.zeros(tuple(shape), dtype=gy.dtype)
+    head = (slice(None),) * axis
+    for (_, weight), (host_index, _) in zip(taps, host_taps):
+        v = gy * _along(weight, axis, gy.ndim) if weight is not None else gy
+        # rank of each output within its run of equal source positions (index is sorted):
+        # the outputs of one rank have distinct sources, so ``+=`` adds them all correctly
+        rank = np.arange(host_index.shape[0]) - np.searchsorted(host_index, host_index, side="left")
+        for r in range(int(rank.max()) + 1):  # a handful of rounds: about out / in + 1
+            chosen = np.nonzero(rank == r)[0]
+            runs = _arithmetic_runs(chosen, host_index[chosen])
+            if len(runs) <= max_runs:  # strided slices: much faster than fancy indexing
+                for out_slice, in_slice in runs:
+                    gx[head + (in_slice,)] += v[head + (out_slice,)]
+            else:
+                device = backend.device_of(gy)
+                targets = backend.to_device(host_index[chosen], device)
+                gx[head + (targets,)] += xp.take(v, backend.to_device(chosen, device), axis=axis)
+    return gx
+
+
+def _along(vector, axis, ndim):
+    """A (out,) vector shaped to broadcast along ``axis`` of an ndim-D array."""
+    shape = [1] * ndim
+    shape[axis] = vector.shape[0]
+    return vector.reshape(shape)
+
+
+def _device_taps(host_taps, device):
+    """The host (index, weight) taps copied to ``device``."""
+    return [(backend.to_device(i, device), None if w is None else backend.to_device(w, device)) for i, w in host_taps]
 
 
 def _arithmetic_runs(src, dst) -> list[tuple[slice, slice]]:

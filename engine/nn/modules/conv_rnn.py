@@ -148,9 +148,9 @@ class ConvLSTMCell(_ConvCellBase):
         h, c = self._check(input, [("h", hx[0]), ("c", hx[1])])
         return self.step(self.input_part(input), h, c)
 
-    def step(self, gx, h, c):
-        """One step from a precomputed input part gx = W_ih * x + b_ih: (N, 4 C_h, H, W)."""
-        return lstm_update(gx + self.hidden_part(h), c, dim=1)
+    def step(self, x_proj, h, c):
+        """One step from a precomputed input part x_proj = W_ih * x + b_ih: (N, 4 C_h, H, W)."""
+        return lstm_update(x_proj + self.hidden_part(h), c, dim=1)
 
 
 class ConvGRUCell(_ConvCellBase):
@@ -165,9 +165,9 @@ class ConvGRUCell(_ConvCellBase):
         (h,) = self._check(input, [("hx", hx)])
         return self.step(self.input_part(input), h)
 
-    def step(self, gx, h):
-        """One step from a precomputed input part gx = W_ih * x + b_ih: (N, 3 C_h, H, W)."""
-        return gru_update(gx, self.hidden_part(h), h, dim=1)
+    def step(self, x_proj, h):
+        """One step from a precomputed input part x_proj = W_ih * x + b_ih: (N, 3 C_h, H, W)."""
+        return gru_update(x_proj, self.hidden_part(h), h, dim=1)
 
 
 class ConvLSTM(Module):
@@ -219,11 +219,11 @@ class ConvLSTM(Module):
         for k, cell in enumerate(self.cells):
             h0, c0 = (None, None) if hx is None else hx[k]
             h, c = cell._states(x, N, x.shape[3:], [(f"hx[{k}][0] (h0)", h0), (f"hx[{k}][1] (c0)", c0)])
-            gx = cell.input_part(x.reshape(T * N, *x.shape[2:]))  # all frames in one convolution
-            gx = gx.reshape(T, N, *gx.shape[1:])
+            x_proj = cell.input_part(x.reshape(T * N, *x.shape[2:]))  # all frames in one convolution
+            x_proj = x_proj.reshape(T, N, *x_proj.shape[1:])
             outputs = []
-            for gx_t in split(gx, 1, dim=0):
-                h, c = cell.step(gx_t.squeeze(0), h, c)
+            for x_proj_t in split(x_proj, 1, dim=0):
+                h, c = cell.step(x_proj_t.squeeze(0), h, c)
                 outputs.append(h)
             x = stack(outputs, dim=0)
             states.append((h, c))

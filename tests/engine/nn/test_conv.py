@@ -140,12 +140,13 @@ def test_repr_lists_the_non_default_arguments():
     assert text.startswith("Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)")
 
 
-def test_create_graph_through_a_convolution_is_refused():
-    x = engine.randn(1, 1, 4, 4, requires_grad=True)
-    w = engine.randn(1, 1, 3, 3, requires_grad=True)
-    y = F.conv2d(x, w).sum()
-    with pytest.raises(RuntimeError, match="first-order"):
-        engine.grad(y, x, create_graph=True)
+def test_create_graph_through_a_convolution_gives_a_differentiable_gradient():
+    x = engine.randn(1, 1, 4, 4, dtype=engine.float64, requires_grad=True)
+    w = engine.randn(1, 1, 3, 3, dtype=engine.float64, requires_grad=True)
+    (gx,) = [engine.grad(F.conv2d(x, w).sum(), x, create_graph=True)]
+    assert gx.requires_grad  # it depends on w: d/dw sum(gx) = 4 * (number of windows) per tap
+    (gw,) = [engine.grad(gx.sum(), w)]
+    np.testing.assert_allclose(gw.numpy(), np.full((1, 1, 3, 3), 4.0))
 
 
 # --- errors ---------------------------------------------------------------------------------------
