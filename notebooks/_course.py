@@ -70,12 +70,44 @@ def stratified_indices(y: np.ndarray, n: int, seed: int | np.random.Generator = 
     return np.sort(np.concatenate(keep))
 
 
+def bootstrap_ci(metric, y_true, y_score, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
+    """Percentile bootstrap confidence interval of metric(y_true, y_score) over cases: resample the cases
+    with replacement, within each class (so every resample has both classes). Returns (low, high)."""
+    rng = np.random.default_rng(seed)
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
+    groups = [np.flatnonzero(y_true == c) for c in np.unique(y_true)]
+    values = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rng.choice(g, size=len(g)) for g in groups])
+        values.append(metric(y_true[idx], y_score[idx]))
+    tail = (1 - level) / 2 * 100
+    return tuple(float(v) for v in np.percentile(values, [tail, 100 - tail]))
+
+
+def paired_bootstrap_ci(metric, y_true, score_a, score_b, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
+    """Bootstrap interval of metric(y, score_a) - metric(y, score_b) on the same resampled cases (paired), within
+    each class. An interval that excludes 0 says the difference is larger than the case-sampling noise."""
+    rng = np.random.default_rng(seed)
+    y_true, score_a, score_b = np.asarray(y_true), np.asarray(score_a), np.asarray(score_b)
+    groups = [np.flatnonzero(y_true == c) for c in np.unique(y_true)]
+    values = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rng.choice(g, size=len(g)) for g in groups])
+        values.append(metric(y_true[idx], score_a[idx]) - metric(y_true[idx], score_b[idx]))
+    tail = (1 - level) / 2 * 100
+    return tuple(float(v) for v in np.percentile(values, [tail, 100 - tail]))
+
+
 def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator):
     """A stratified random subset of n samples; everything when n is None."""
     if n is None or n >= len(y):
         return x, y
     keep = stratified_indices(y, n, rng)
     return x[keep], y[keep]
+
+
+# BreastMNIST's training set is 147 malignant of 546 (26.9 %); the phantom fallback keeps that imbalance.
+PHANTOM_MALIGNANT_FRACTION = 0.27
 
 
 def lesion_data(n_train: int | None = None, n_val: int | None = None, n_test: int | None = None,
@@ -85,6 +117,11 @@ def lesion_data(n_train: int | None = None, n_val: int | None = None, n_test: in
     source: "breastmnist" (real ultrasound, MedMNIST v2; 546/78/156 images), "phantoms" (synthetic
     lesions from tasks.data.phantoms.lesions, 600/150/150) or "auto" (BreastMNIST when its file is
     found, else phantoms). n_train/n_val/n_test: stratified random subsets (None = all).
+    The phantoms are as imbalanced as BreastMNIST (27 % malignant, PHANTOM_MALIGNANT_FRACTION), so the
+    lessons' remarks on class imbalance hold with either source.
+
+    Getting BreastMNIST: ``tasks.data.medmnist.load_medmnist("breastmnist", "train", download=True)``
+    downloads breastmnist.npz (MedMNIST v2, CC BY 4.0) into the user cache, where this function finds it.
 
     Labels are 1 = malignant (the disease is the positive class), 0 = benign or normal. BreastMNIST
     stores the opposite (0 malignant), so its labels are flipped here.
@@ -112,7 +149,8 @@ def lesion_data(n_train: int | None = None, n_val: int | None = None, n_test: in
 
         sizes = {"train": 600, "val": 150, "test": 150}
         for i, (split, n) in enumerate(sizes.items()):
-            d = make_lesion_dataset(n, image_size=28, seed=seed + 1000 * (i + 1))
+            d = make_lesion_dataset(n, image_size=28, malignant_fraction=PHANTOM_MALIGNANT_FRACTION,
+                                    seed=seed + 1000 * (i + 1))
             out[f"x_{split}"], out[f"y_{split}"] = d["images"], d["labels"]
         out["source"] = "synthetic lesion phantoms (tasks.data.phantoms.lesions)"
     for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
@@ -148,9 +186,13 @@ def brain_slice() -> tuple[np.ndarray, str]:
 def ecg_data(seed: int = 0) -> dict:
     """Heartbeats for recurrent networks: x (N, 96) float32, y (N,) int64 (1 = normal, 0 = abnormal).
 
-    The real UCR ECG200 set (100 train + 100 test beats; Olszewski 2001) when present, else synthetic
-    beats: a Gaussian P-QRS-T template whose abnormal class has a flatter T wave and a slight ST depression.
-    Returns a dict with x_train, y_train, x_test, y_test and ``source``.
+    The real UCR ECG200 set (100 train + 100 test beats, 69/64 of them normal; Olszewski 2001) when present,
+    else synthetic beats with the same class counts: a Gaussian P-QRS-T template whose abnormal class has a
+    flatter T wave and a slight ST depression. Returns a dict with x_train, y_train, x_test, y_test and ``source``.
+
+    Getting ECG200: download ECG200.zip from the UCR/UEA archive (https://www.timeseriesclassification.com,
+    dataset "ECG200"; Dau et al. 2019) and put ECG200_TRAIN.txt and ECG200_TEST.txt in
+    ``<data>/ecg/ucr/`` (``<data>`` = ``$MEDGRAD_DATA_DIR`` or ``../shared/data``).
     """
     root = shared_data_dir()
     folder = None if root is None else root / "ecg" / "ucr"
@@ -179,8 +221,8 @@ def ecg_data(seed: int = 0) -> dict:
         return ((x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)).astype(np.float32)
 
     out = {}
-    for split in ("train", "test"):
-        y = (rng.random(100) < 0.65).astype(np.int64)
+    for split, n_normal in (("train", 69), ("test", 64)):  # ECG200's class counts
+        y = rng.permutation(np.arange(100) < n_normal).astype(np.int64)
         out[f"x_{split}"], out[f"y_{split}"] = beats(100, y == 1), y
     out["source"] = "synthetic heartbeats (no ECG200 found)"
     return out
