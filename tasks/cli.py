@@ -51,7 +51,7 @@ def _describe(option) -> str:
             low = "" if option.low is None else (f"> {option.low:g}" if option.open_low else f">= {option.low:g}")
             high = "" if option.high is None else f"<= {option.high:g}"
             parts.append(" and ".join(x for x in (low, high) if x))
-    return "; ".join(parts)
+    return "; ".join(parts).replace("%", "%%")  # argparse formats help strings with %
 
 
 def experiment_parser(experiment) -> argparse.ArgumentParser:
