@@ -72,7 +72,8 @@ def _stem(path: Path) -> str:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """One image as float32 (C, *spatial): grey -> C = 1, RGB(A) -> C = 3 (alpha dropped)."""
+    """One image as float32 (C, *spatial): grey -> C = 1, RGB(A) -> C = 3 (alpha dropped; an RGB
+    image whose three channels are equal is grey, C = 1)."""
     suffix = _suffix(path)
     try:
         if suffix == ".png":
@@ -103,7 +104,10 @@ def read_image(path: Path) -> np.ndarray:
     if a.ndim == 2:
         return a[None]
     if a.ndim == 3 and a.shape[-1] in (3, 4) and suffix != ".nii" and suffix != ".nii.gz":
-        return np.moveaxis(a[..., :3], -1, 0).copy()  # (H, W, RGB) -> (3, H, W)
+        rgb = a[..., :3]
+        if (rgb == rgb[..., :1]).all():  # grey stored as RGB(A), as many tools save it
+            return rgb[None, ..., 0].copy()
+        return np.moveaxis(rgb, -1, 0).copy()  # (H, W, RGB) -> (3, H, W)
     if a.ndim == 3:
         return a[None]  # a volume (D, H, W)
     if a.ndim == 4 and a.shape[0] <= 4:
@@ -181,7 +185,7 @@ def _given_split(values: list, source: str) -> np.ndarray:
     split = np.array([v.strip().lower() for v in values])
     bad = sorted(set(split) - set(SPLITS))
     if bad:
-        raise UsageError(f"{source}: split values must be train, val or test; found {bad[0]!r}")
+        raise UsageError(f"{source}: split values must be train, val or test; found {str(bad[0])!r}")
     for s in SPLITS:
         if not (split == s).any():
             raise UsageError(f"{source}: the {s} split is empty")
