@@ -18,6 +18,7 @@ EXPERIMENTS: dict[str, str] = {
     "ecg-beats": "tasks.ecg_beats",
     "reconstruction": "tasks.reconstruction",
     "registration": "tasks.registration",
+    "reconstruction": "tasks.reconstruction",
 }
 
 
