@@ -13,11 +13,6 @@ from tasks.errors import UsageError
 
 EXPERIMENTS: dict[str, str] = {
     "classification": "tasks.classification",
-    "segmentation": "tasks.segmentation",
-    "survival": "tasks.survival",
-    "ecg-beats": "tasks.ecg_beats",
-    "reconstruction": "tasks.reconstruction",
-    "registration": "tasks.registration",
     "reconstruction": "tasks.reconstruction",
 }
 
