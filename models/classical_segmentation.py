@@ -117,13 +117,22 @@ class NearestMeanSegmenter:
         return x
 
     def fit(self, images, labels) -> NearestMeanSegmenter:
-        x = self._features(images)
-        labels = np.asarray(labels)
-        flat = labels.reshape(-1)
-        chans = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])  # (voxels, C)
-        counts = np.bincount(flat, minlength=self.num_classes)[: self.num_classes]
-        sums = np.stack([np.bincount(flat, weights=chans[:, c], minlength=self.num_classes)[: self.num_classes]
-                         for c in range(x.shape[1])], axis=1)
+        """images: (N, C, *S) array or a list of (C, *S_i) arrays; labels: (N, *S) or a list of (*S_i)."""
+        k = self.num_classes
+        counts = np.zeros(k)
+        sums = None
+        for im, lab in zip(images, labels):  # a loop over cases (sizes may differ), vectorised inside
+            x = self._features(np.asarray(im)[None])[0]
+            flat = np.asarray(lab).reshape(-1)
+            if flat.size and (flat.min() < 0 or flat.max() >= k):
+                raise ValueError(f"NearestMeanSegmenter.fit: labels in [{flat.min()}, {flat.max()}] outside [0, {k})")
+            chans = x.reshape(x.shape[0], -1)  # (C, voxels)
+            if sums is None:
+                sums = np.zeros((k, x.shape[0]))
+            counts += np.bincount(flat, minlength=k)
+            sums += np.stack([np.bincount(flat, weights=ch, minlength=k) for ch in chans], axis=1)
+        if sums is None:
+            raise ValueError("NearestMeanSegmenter.fit: no training images")
         means = sums / np.maximum(counts, 1)[:, None]
         means[counts == 0] = np.inf  # never the nearest
         self.means = means

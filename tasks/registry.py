@@ -13,6 +13,7 @@ from tasks.errors import UsageError
 
 EXPERIMENTS: dict[str, str] = {
     "classification": "tasks.classification",
+    "segmentation": "tasks.segmentation",
     "ecg-beats": "tasks.ecg_beats",
     "reconstruction": "tasks.reconstruction",
 }

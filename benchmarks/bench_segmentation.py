@@ -1,0 +1,141 @@
+"""U-Net training steps, medgrad vs PyTorch CPU, one framework per process.
+
+    python benchmarks/bench_segmentation.py --framework medgrad [--threads 2] [--case unet2d|unet3d]
+    python benchmarks/bench_segmentation.py --framework torch
+
+Cases (from the segmentation issue): a U-Net 2D training step (batch 8 of 1x128x128, depth 4,
+width 16, batch norm, transposed convolutions, 2 classes, Dice + cross-entropy, Adam) and a 3D
+step (batch 2 of 1x64^3, depth 3, width 8). The PyTorch network is the same architecture
+(tests/models/test_unet.py checks that both give the same outputs and gradients).
+Prints one JSON line per case: case, framework, median_ms, min_ms, max_ms, peak_mb (peak RSS of
+the process, from getrusage; it includes the framework's own footprint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+CASES = {"unet2d": dict(dims=2, batch=8, size=128, depth=4, width=16),
+         "unet3d": dict(dims=3, batch=2, size=64, depth=3, width=8)}
+
+
+def _torch_unet(torch, dims, depth, width):
+    tnn = torch.nn
+    Conv = tnn.Conv2d if dims == 2 else tnn.Conv3d
+    ConvT = tnn.ConvTranspose2d if dims == 2 else tnn.ConvTranspose3d
+    BN = tnn.BatchNorm2d if dims == 2 else tnn.BatchNorm3d
+    pool = tnn.MaxPool2d(2) if dims == 2 else tnn.MaxPool3d(2)
+
+    def block(a, b):
+        return tnn.Sequential(Conv(a, b, 3, padding=1, bias=False), BN(b), tnn.ReLU(),
+                              Conv(b, b, 3, padding=1, bias=False), BN(b), tnn.ReLU())
+
+    chans = [width * 2**i for i in range(depth)]
+
+    class Net(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = tnn.ModuleList([block(1 if i == 0 else chans[i - 1], c) for i, c in enumerate(chans)])
+            self.ups = tnn.ModuleList([ConvT(chans[i], chans[i - 1], 2, stride=2) for i in range(depth - 1, 0, -1)])
+            self.dec = tnn.ModuleList([block(2 * chans[i - 1], chans[i - 1]) for i in range(depth - 1, 0, -1)])
+            self.head = Conv(chans[0], 2, 1)
+
+        def forward(self, x):
+            feats = []
+            for i, b in enumerate(self.enc):
+                x = b(x if i == 0 else pool(x))
+                feats.append(x)
+            y = feats[-1]
+            for u, b, s in zip(self.ups, self.dec, reversed(feats[:-1])):
+                y = b(torch.cat([u(y), s], 1))
+            return self.head(y)
+
+    return Net()
+
+
+def _torch_step(torch, case):
+    model = _torch_unet(torch, case["dims"], case["depth"], case["width"])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    shape = (case["batch"], 1) + (case["size"],) * case["dims"]
+    x = torch.from_numpy(rng.normal(size=shape).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 2, (shape[0],) + shape[2:]))
+    onehot = torch.nn.functional.one_hot(y, 2).movedim(-1, 1).float()
+    axes = list(range(2, x.ndim))
+
+    def step():
+        opt.zero_grad()
+        logits = model(x)
+        p = torch.softmax(logits, 1)
+        dice = 1 - (2 * (p * onehot).sum(axes) + 1e-5) / (p.sum(axes) + onehot.sum(axes) + 1e-5)
+        loss = dice.mean() + torch.nn.functional.cross_entropy(logits, y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _medgrad_step(case):
+    import numpy as np
+
+    import engine
+    import engine.nn.functional as F
+    from models.unet import UNet
+
+    engine.manual_seed(0)
+    model = UNet(1, 2, dims=case["dims"], depth=case["depth"], width=case["width"])
+    opt = engine.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    shape = (case["batch"], 1) + (case["size"],) * case["dims"]
+    x = engine.tensor(rng.normal(size=shape).astype(np.float32))
+    y = engine.tensor(rng.integers(0, 2, (shape[0],) + shape[2:]))
+
+    def step():
+        opt.zero_grad()
+        loss = F.dice_ce_loss(model(x), y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--framework", choices=("medgrad", "torch"), required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--case", choices=tuple(CASES), action="append")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)  # before the framework (and its BLAS) is imported
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    if args.framework == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+    for name in args.case or list(CASES):
+        case = CASES[name]
+        step = _torch_step(torch, case) if args.framework == "torch" else _medgrad_step(case)
+        step()  # warm-up (allocations, BLAS start-up)
+        times = []
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"case": name, "framework": args.framework, "median_ms": round(times[len(times) // 2], 1),
+                          "min_ms": round(times[0], 1), "max_ms": round(times[-1], 1), "peak_mb": round(peak_mb)}),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The segmentation experiment end to end on small, easy settings (full runs: README)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tasks.cli import main
+
+FAST = ["--n-samples", "40", "--size", "32", "--depth", "3", "--width", "8", "--epochs", "6", "--lr", "5e-3",
+        "--batches-per-epoch", "10", "--bootstrap", "200"]
+
+
+def _run(tmp_path, name, *args):
+    out = tmp_path / name
+    code = main(["run", "segmentation", "--quick", "--quiet", "--out", str(out), *args])
+    assert code == 0
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_unet_segments_lesions_and_writes_the_run_folder(tmp_path):
+    out, metrics = _run(tmp_path, "unet", *FAST)
+    for name in ("config.json", "history.jsonl", "metrics.json", "checkpoints/best.npz", "figures/overlays.png",
+                 "figures/dice_per_case.png", "figures/training_curves.png"):
+        assert (out / name).is_file(), name
+    test = metrics["test"]
+    assert test["dice"] > 0.8, test  # a wrong loss, metric or blending would not get here
+    assert test["dice_ci"][0] <= test["dice"] <= test["dice_ci"][1]
+    assert test["hd95"] < 4.0 and test["assd"] < 1.5
+    assert test["n"] == metrics["split_sizes"]["test"] == len(test["per_case_dice"])
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    best = max(range(len(history)), key=lambda i: history[i]["val_dice"])
+    assert metrics["model_info"]["best_epoch"] == best + 1  # selected on validation Dice
+
+
+def test_otsu_baseline_chooses_its_smoothing_on_validation(tmp_path):
+    _, metrics = _run(tmp_path, "otsu", "--model", "otsu", *FAST)
+    trials = metrics["model_info"]["trials"]
+    assert metrics["model_info"]["selected"]["smooth"] == max(trials, key=lambda t: t["val_dice"])["smooth"]
+    assert metrics["test"]["dice"] > 0.7
+
+
+def test_multiclass_anatomy_baseline_and_3d_unet(tmp_path):
+    _, metrics = _run(tmp_path, "anat", "--dataset", "anatomy", "--model", "otsu", "--size", "48",
+                      "--n-samples", "12")
+    assert len(metrics["test"]["per_class"]["dice"]) == 5  # foreground classes
+    assert 0.3 < metrics["test"]["dice"] < 0.95  # intensity alone cannot tell bone from air
+    _, metrics = _run(tmp_path, "3d", "--dataset", "lesions3d", "--size", "24", "--n-samples", "20",
+                      "--depth", "2", "--width", "4", "--epochs", "5", "--batches-per-epoch", "8",
+                      "--batch-size", "4", "--patch-size", "24", "--lr", "5e-3")
+    assert metrics["patch_size"] == [24, 24, 24] and metrics["test"]["dice"] > 0.7
+
+
+def _folder(tmp_path, n=12, sizes=((40, 48), (36, 52)), labels=2):
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        h, w = sizes[i % len(sizes)]
+        yy, xx = np.mgrid[:h, :w]
+        mask = ((yy - h / 2) ** 2 + (xx - w / 2 - rng.integers(-5, 5)) ** 2 < rng.uniform(40, 120)).astype(np.int64)
+        if labels > 2:
+            mask[mask.astype(bool) & (xx < w / 2)] = 2
+        image = 100.0 + 80.0 * (mask > 0) + 10 * rng.normal(size=mask.shape)  # arbitrary units
+        np.save(root / "images" / f"case{i:02d}.npy", image.astype(np.float32))
+        np.save(root / "masks" / f"case{i:02d}.npy", mask)
+    return root
+
+
+def test_user_folder_with_mixed_sizes_and_sliding_windows(tmp_path):
+    root = _folder(tmp_path)
+    out, metrics = _run(tmp_path, "folder", "--dataset", str(root), "--depth", "3", "--width", "8",
+                        "--patch-size", "16", "--epochs", "4", "--batches-per-epoch", "10")
+    assert (out / "split.csv").is_file()
+    assert metrics["patch_size"] == [16, 16]  # smaller than the images: sliding windows at test time
+    assert metrics["test"]["dice"] > 0.7
+
+
+@pytest.mark.parametrize("case,args,message", [
+    ("mismatch", [], "does not match its image"),
+    ("labels", ["--num-classes", "2"], "label 2 is outside the 2 classes"),
+    ("empty", [], "no images"),
+    ("dims", ["--dims", "3"], "a 3D model cannot run on 2D data"),
+    ("patch", ["--patch-size", "20"], "multiple of 2^(depth-1) = 8"),
+])
+def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, case, args, message):
+    root = _folder(tmp_path, n=6, labels=3 if case == "labels" else 2)
+    if case == "mismatch":
+        np.save(root / "masks" / "case00.npy", np.zeros((5, 5), np.int64))
+    if case == "empty":
+        for p in (root / "images").iterdir():
+            p.unlink()
+    code = main(["run", "segmentation", "--quick", "--quiet", "--out", str(tmp_path / "r"), "--dataset", str(root),
+                 "--depth", "4", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
