@@ -101,11 +101,14 @@ def gradcheck(
     n_directions: int = 4,
     seed: int = 0,
     raise_exception: bool = True,
+    create_graph: bool = False,
 ) -> GradcheckReport:
     """Compare ``fn``'s analytic gradients with central differences in float64.
 
     fn: callable taking tensors and returning a tensor or a tuple of tensors;
     inputs: tensors or arrays (copied to float64; their device is kept).
+    create_graph: compute the analytic gradient through the ops' differentiable ``backward``
+    (as a create_graph=True pass does) instead of their raw-array fast path.
     An element passes when |analytic - numerical| <= atol + rtol * |numerical|.
     Returns a GradcheckReport; raises GradcheckError with it on failure (unless
     ``raise_exception=False``).
@@ -128,6 +131,7 @@ def gradcheck(
             [leaves[i] for i in checked],
             grad_outputs=[Tensor(u) for o, u in zip(outs, us) if o.requires_grad],
             allow_unused=True,
+            create_graph=create_graph,
         )
         for i, g in zip(checked, grads):
             analytic[i] = backend.asnumpy(g.data) if g is not None else np.zeros(leaves[i].shape)
@@ -197,7 +201,17 @@ def gradcheck(
 def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, mode: str = "full",
                   seed: int = 0, raise_exception: bool = True) -> GradcheckReport:
     """Check second derivatives: gradcheck of x -> d<u, fn(x)>/dx, whose backward is the
-    backward of fn's backward (requires create_graph support in every op fn uses)."""
+    backward of fn's backward (requires create_graph support in every op fn uses).
+
+    First the first derivative itself, as create_graph computes it (the ops' differentiable
+    ``backward``), is checked against central differences: a second derivative of a wrong
+    first derivative would otherwise pass. The report returned is the first that fails, or
+    the second-order one.
+    """
+    first = gradcheck(fn, inputs, eps=eps, atol=atol, rtol=rtol, mode=mode, seed=seed,
+                      raise_exception=raise_exception, create_graph=True)
+    if not first.passed:
+        return first
     leaves, checked = _as_float64_leaves(inputs)
     rng = np.random.default_rng(seed + 1)
     outs = _outputs(fn, leaves)

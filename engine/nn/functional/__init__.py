@@ -15,6 +15,7 @@ from engine.nn.functional.conv import (  # noqa: F401
 from engine.nn.functional.detection_loss import heatmap_focal_loss, masked_l1_loss  # noqa: F401
 from engine.nn.functional.dropout import dropout, dropout1d, dropout2d, dropout3d  # noqa: F401
 from engine.nn.functional.embedding import embedding  # noqa: F401
+from engine.nn.functional.fold import fold, unfold  # noqa: F401
 from engine.nn.functional.linear import linear  # noqa: F401
 from engine.nn.functional.loss import (  # noqa: F401
     binary_cross_entropy,
