@@ -103,3 +103,16 @@ def similarity_parameters(matrix, translation):
     angle = np.degrees(np.arctan2(myx - mxy, mxx + myy))
     scale = np.sqrt(np.abs(np.linalg.det(m)))
     return {"angle_deg": angle, "scale": scale, "tx": t[:, 1], "ty": t[:, 0]}
+
+
+def theta_to_flow(theta, shape):
+    """The displacement (N, d, *shape) in pixels (array-axis order) of the affine theta (N, d, d + 1), as a
+    differentiable Tensor: the affine_grid point minus the pixel's own position (align_corners=True)."""
+    from engine.ops.shape import stack
+    from engine.tensor import Tensor
+
+    d = len(shape)
+    grid = affine_grid(theta, (theta.shape[0], 1, *shape), align_corners=True)  # (N, *shape, d), x first
+    xp = theta._xp
+    mesh = xp.meshgrid(*[xp.arange(s, dtype=theta.dtype) for s in shape], indexing="ij")
+    return stack([(grid[..., d - 1 - a] + 1.0) * ((shape[a] - 1) / 2.0) - Tensor(mesh[a]) for a in range(d)], dim=1)

@@ -71,12 +71,10 @@ def register_affine(moving, fixed, similarity="ncc", iterations=150, lr=0.01, nc
 
 
 def affine_flow(theta, shape):
-    """The displacement (N, d, *shape) in pixels of the affine theta (normalised, align_corners=True)."""
-    d = len(shape)
-    grid = F.affine_grid(theta, (theta.shape[0], 1, *shape), align_corners=True).numpy()  # (N, *shape, d), x first
-    mesh = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"))
-    comps = [(grid[..., d - 1 - a] + 1.0) / 2.0 * (shape[a] - 1) - mesh[a] for a in range(d)]
-    return np.stack(comps, axis=1).astype(np.float32)
+    """The displacement (N, d, *shape) in pixels (NumPy) of the affine theta (normalised, align_corners=True)."""
+    from models.affine_net import theta_to_flow
+
+    return theta_to_flow(theta, tuple(shape)).numpy().astype(np.float32)
 
 
 def register_dense(moving, fixed, base_flow=None, similarity="ncc", weight=1.0, iterations=100, lr=0.1,

@@ -16,6 +16,7 @@ EXPERIMENTS: dict[str, str] = {
     "segmentation": "tasks.segmentation",
     "ecg-beats": "tasks.ecg_beats",
     "reconstruction": "tasks.reconstruction",
+    "registration": "tasks.registration",
 }
 
 
