@@ -26,6 +26,7 @@ COURSE = [
     "05_convolutional_networks",
     "06_autoencoders",
     "07_recurrent_networks",
+    "09_registration",
     "13_reconstruction",
 ]
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
