@@ -17,6 +17,9 @@ EXPERIMENTS: dict[str, str] = {
     "ecg-beats": "tasks.ecg_beats",
     "reconstruction": "tasks.reconstruction",
     "registration": "tasks.registration",
+    "survival": "tasks.survival",
+    "grading": "tasks.grading",
+    "regression": "tasks.regression",
 }
 
 

@@ -79,7 +79,7 @@ def kaplan_meier(time, event=None) -> dict:
     (M + 1,) arrays on the timeline 0 followed by every distinct observed time (event or
     censoring), as lifelines' KaplanMeierFitter tabulates it: ``time``, ``survival`` (S just
     after each time; a step function, right-continuous), ``at_risk``, ``events``, ``censored``,
-    ``variance`` (Greenwood; inf once S reaches 0 with patients left, as the formula diverges).
+    ``variance`` (Greenwood; 0 once S reaches 0).
     """
     fn = "kaplan_meier"
     t, e = _survival_inputs(fn, time, event)
@@ -94,7 +94,8 @@ def kaplan_meier(time, event=None) -> dict:
     survival = np.cumprod(factor)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(events > 0, events / (at_risk * (at_risk - events)), 0.0)
-    variance = survival**2 * np.cumsum(terms)
+        # once everyone left has the event, S = 0 exactly and its variance is 0 (the sum diverges)
+        variance = np.where(survival > 0, survival**2 * np.cumsum(terms), 0.0)
     start = 0.0 if timeline[0] > 0 else None
     out = {
         "time": timeline,

@@ -29,6 +29,7 @@ from engine.nn.functional.loss import (  # noqa: F401
     smooth_l1_loss,
 )
 from engine.nn.functional.normalization import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
+from engine.nn.functional.ordinal_loss import coral_loss, cumulative_link_loss  # noqa: F401
 from engine.nn.functional.pixel_shuffle import pixel_shuffle, pixel_unshuffle  # noqa: F401
 from engine.nn.functional.pooling import (  # noqa: F401
     adaptive_avg_pool1d,
