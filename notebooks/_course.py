@@ -159,6 +159,37 @@ def lesion_data(n_train: int | None = None, n_val: int | None = None, n_test: in
     return out
 
 
+def chest_xray_data(n_train: int | None = None, seed: int = 0) -> dict:
+    """A second 28 x 28 binary task, for transfer learning: chest X-rays, normal (0) vs pneumonia (1).
+
+    PneumoniaMNIST (MedMNIST v2; 4708 training and 624 test images) when its file is found, else a different
+    phantom task (tasks.data.phantoms.lesions with stronger noise and subtler irregularity, 2000/500 images) so
+    that the lesson still runs. n_train: a stratified random subset of the training images.
+    Returns x_train, y_train, x_test, y_test (x: (N, 1, 28, 28) float32 in [0, 1]) and ``source``.
+
+    Getting PneumoniaMNIST: ``tasks.data.medmnist.load_medmnist("pneumoniamnist", "train", download=True)``.
+    """
+    rng = np.random.default_rng(seed)
+    out: dict = {}
+    if not synthetic_only():
+        from tasks.data.medmnist import find_medmnist_file, load_medmnist
+
+        if find_medmnist_file("pneumoniamnist", data_dir=shared_data_dir()) is not None:
+            for split in ("train", "test"):
+                s = load_medmnist("pneumoniamnist", split, data_dir=shared_data_dir())
+                out[f"x_{split}"], out[f"y_{split}"] = s.as_float_channels_first(), s.targets()
+            out["source"] = "PneumoniaMNIST (real chest X-rays, MedMNIST v2)"
+    if not out:
+        from tasks.data.phantoms.lesions import make_lesion_dataset
+
+        for i, (split, n) in enumerate((("train", 2000), ("test", 500))):
+            d = make_lesion_dataset(n, image_size=28, noise=0.12, irregularity=0.6, seed=seed + 7000 + i)
+            out[f"x_{split}"], out[f"y_{split}"] = d["images"], d["labels"]
+        out["source"] = "synthetic phantoms of another kind (no PneumoniaMNIST found)"
+    out["x_train"], out["y_train"] = _subsample(out["x_train"], out["y_train"], n_train, rng)
+    return out
+
+
 def brain_slice() -> tuple[np.ndarray, str]:
     """A 2-D brain MRI slice as float32 (H, W) scaled to [0, 1], and where it came from.
 
