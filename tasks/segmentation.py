@@ -287,7 +287,7 @@ class SegmentationExperiment(Experiment):
         Option("loss", str, "dice_ce", "training loss", choices=("dice_ce", "dice", "ce", "focal", "tversky")),
         Option("patch_size", int, None, "training/inference patch side (default: 128 in 2D, 32 in 3D, at most "
                "the smallest image side; a multiple of 2^(depth-1))", low=4, high=1024, nullable=True),
-        Option("batches_per_epoch", int, 40, "random patch batches per epoch", quick=6, low=1, high=100_000),
+        Option("batches_per_epoch", int, 25, "random patch batches per epoch", quick=6, low=1, high=100_000),
         Option("foreground_fraction", float, 0.33, "share of patches centred on a foreground voxel", low=0.0,
                high=1.0),
         Option("augment", bool, False, "random flips of the training patches"),
@@ -297,7 +297,7 @@ class SegmentationExperiment(Experiment):
                open_low=True),
         Option("postprocess", str, "none", "keep the largest connected component of each class",
                choices=("none", "largest")),
-        *training_options(epochs=10, lr=2e-3, batch_size=8, quick_epochs=2),
+        *training_options(epochs=8, lr=2e-3, batch_size=8, quick_epochs=2),
     )
 
     def check(self, config) -> None:
