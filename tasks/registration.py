@@ -203,7 +203,7 @@ class RegistrationExperiment(Experiment):
         Option("model", str, "voxelmorph", "network; the iterative baseline always runs beside it", choices=MODELS),
         Option("size", int, 64, "phantom side length (and the --resize target)", quick=32, low=16, high=512),
         Option("resize", bool, False, "resample folder images to --size per side (linear)"),
-        Option("n_pairs", int, 480, "training phantom pairs (val/test: n/6 each, at least 4)", quick=24, low=4),
+        Option("n_pairs", int, 240, "training phantom pairs (val/test: n/6 each, at least 4)", quick=24, low=4),
         Option("magnitude", float, 4.0, "largest phantom displacement in pixels", low=0.0, high=100.0),
         Option("affine", bool, False, "add a random affine transform to each phantom pair"),
         Option("landmarks", int, 20, "landmarks per phantom pair for the TRE", low=1, high=10_000),
@@ -217,7 +217,7 @@ class RegistrationExperiment(Experiment):
         Option("iterations", int, 100, "Adam steps per resolution level of the iterative baseline", quick=15, low=1),
         Option("mri_dir", str, "../shared/data/mri", "the shared MRI folder (skipped, saying so, when absent)",
                quick=None, nullable=True),
-        *training_options(epochs=20, lr=1e-3, batch_size=8, quick_epochs=2),
+        *training_options(epochs=12, lr=1e-3, batch_size=8, quick_epochs=2),
     )
 
     def check(self, config) -> None:

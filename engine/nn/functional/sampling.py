@@ -48,8 +48,8 @@ from engine.autograd import Function
 from engine.ops.shape import stack
 from engine.tensor import Tensor
 
-__all__ = ["grid_sample", "affine_grid", "flow_to_grid", "warp", "compose_flows", "integrate_velocity",
-           "GatherPoints", "ScatterPoints"]
+__all__ = ["grid_sample", "grid_sample_reference", "affine_grid", "flow_to_grid", "warp", "compose_flows",
+           "integrate_velocity", "GridSample", "GatherPoints", "ScatterPoints"]
 
 _MODES = ("bilinear", "nearest")
 _PADDING = ("zeros", "border", "reflection")
@@ -87,15 +87,19 @@ class ScatterPoints(Function):
         self.index, self.size = index, size
 
     def forward(self, g):
-        xp = self.xp
-        n, c, _ = g.shape
-        rows = xp.arange(n * c, dtype=self.index.dtype).reshape(n, c, 1)
-        flat = (rows * self.size + self.index[:, None, :]).ravel()
-        total = xp.bincount(flat, weights=g.ravel(), minlength=n * c * self.size)
-        return total.astype(g.dtype).reshape(n, c, self.size)
+        return _scatter_points(g, self.index, self.size, self.xp)
 
     def backward(self, ggx):
         return GatherPoints(self.index)(ggx)
+
+
+def _scatter_points(g, index, size, xp):
+    """zeros (N, C, size) with g (N, C, Q) added at index (N, Q) along the last axis: one bincount."""
+    n, c, _ = g.shape
+    rows = xp.arange(n * c, dtype=index.dtype).reshape(n, c, 1)
+    flat = (rows * size + index[:, None, :]).ravel()
+    total = xp.bincount(flat, weights=g.ravel(), minlength=n * c * size)
+    return total.astype(g.dtype).reshape(n, c, size)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,6 +131,21 @@ def _reflect(p, twice_low: int, twice_high: int, xp):
     return reflected, xp.where(even, sign, -sign).astype(p.dtype)
 
 
+def _fold(raw, size: int, padding_mode: str, align_corners: bool, xp):
+    """Border/reflection padding of raw pixel coordinates: (folded, slope), slope = d folded / d raw
+    (+1, -1, or 0 where clamped; the border itself counts as clamped, as in PyTorch)."""
+    slope = xp.ones_like(raw)
+    if padding_mode == "zeros":
+        return raw, slope
+    if padding_mode == "reflection":
+        if align_corners:
+            raw, slope = _reflect(raw, 0, 2 * (size - 1), xp)
+        else:
+            raw, slope = _reflect(raw, -1, 2 * size - 1, xp)
+    inside = (raw > 0) & (raw < size - 1)
+    return xp.clip(raw, 0, size - 1), slope * inside.astype(raw.dtype)
+
+
 def _pad_coordinate(p: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
     """Apply border/reflection padding to pixel coordinates p (N, *out) as a piecewise-linear map.
 
@@ -136,17 +155,7 @@ def _pad_coordinate(p: Tensor, size: int, padding_mode: str, align_corners: bool
     """
     if padding_mode == "zeros":
         return p
-    xp = p._xp
-    raw = p.data
-    slope = xp.ones_like(raw)
-    if padding_mode == "reflection":
-        if align_corners:
-            raw, slope = _reflect(raw, 0, 2 * (size - 1), xp)
-        else:
-            raw, slope = _reflect(raw, -1, 2 * size - 1, xp)
-    inside = (raw > 0) & (raw < size - 1)  # the border itself counts as clamped, as in PyTorch
-    folded = xp.clip(raw, 0, size - 1)
-    slope = slope * inside.astype(raw.dtype)
+    folded, slope = _fold(p.data, size, padding_mode, align_corners, p._xp)
     return p * Tensor(slope) + Tensor(folded - p.data * slope)
 
 
@@ -180,18 +189,8 @@ def _corner_taps(coords, sizes, mode):
     return taps
 
 
-def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
-    """Sample ``input`` at the normalised points ``grid`` (``torch.nn.functional.grid_sample``).
-
-    input: (N, C, H_in, W_in) or (N, C, D_in, H_in, W_in), floating point.
-    grid:  (N, H_out, W_out, 2) or (N, D_out, H_out, W_out, 3), same dtype and device; last axis
-           (x, y[, z]) in [-1, 1] (see the module docstring).
-    mode: 'bilinear' (trilinear for 5-D input) or 'nearest'; padding_mode: 'zeros', 'border' or
-    'reflection'; align_corners: how [-1, 1] maps to pixels.
-    Returns (N, C, H_out, W_out) or (N, C, D_out, H_out, W_out). Differentiable with respect to
-    both input and grid, to any order. PyTorch's 'bicubic' mode is not implemented.
-    """
-    op = "grid_sample"
+def _check_grid_sample(input, grid, mode, padding_mode, op="grid_sample"):
+    """Refuse bad arguments with a message naming the op and the shapes."""
     if not isinstance(input, Tensor) or not isinstance(grid, Tensor):
         raise TypeError(f"{op}: input and grid must be Tensors, got {type(input).__name__} and {type(grid).__name__}")
     if mode not in _MODES:
@@ -208,6 +207,13 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         )
     if input.dtype.kind != "f" or grid.dtype != input.dtype:
         raise TypeError(f"{op}: input and grid must have the same floating dtype, got {input.dtype} and {grid.dtype}")
+
+
+def grid_sample_reference(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
+    """grid_sample composed of engine operations around GatherPoints: the readable twin of the fused
+    ``GridSample`` (same arguments and results), and its differentiable backward (any order)."""
+    _check_grid_sample(input, grid, mode, padding_mode)
+    nd = input.ndim - 2
     n, c, *sizes = input.shape
     out_shape = tuple(grid.shape[1:-1])
     points = grid.reshape(n, -1, nd)  # (N, Q, d)
@@ -228,6 +234,126 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     values = GatherPoints(index)(input.reshape(n, c, -1))  # (N, C, T * Q)
     out = (values.reshape(n, c, len(taps), -1) * w).sum(axis=2)
     return out.reshape(n, c, *out_shape)
+
+
+class GridSample(Function):
+    """out[n, c, q] = sum over taps t of w_t[n, q] * input[n, c, idx_t[n, q]], fused on raw arrays.
+
+    input: (N, C, *in), grid: (N, *out, d) -> (N, C, *out). The same mathematics as grid_sample_reference,
+    computed in one pass without the Tensor bookkeeping (the tap weights and positions are computed once and
+    kept for the backward). First-order backward on arrays (``backward_arrays``):
+
+        dL/dinput[n, c, s] = sum over (t, q) with idx_t[n, q] = s of w_t[n, q] dL/dout[n, c, q]   (one bincount)
+        dL/dp_a[n, q] = sum_c dL/dout[n, c, q] * sum_t (dw_t / dp_a)[n, q] * input[n, c, idx_t[n, q]],
+        dw_t / dp_a = valid_t * (+1 if tap t is the upper neighbour along a else -1) * prod_{b != a} f_{t, b}
+
+    then dL/dgrid through the padding slope and the normalisation factor. The differentiable ``backward``
+    (create_graph=True) is the derivative of the composed reference (engine.autograd.derivative_of).
+    """
+
+    def __init__(self, mode, padding_mode, align_corners):
+        self.mode, self.padding_mode, self.align_corners = mode, padding_mode, align_corners
+
+    def forward(self, x, grid):
+        xp = self.xp
+        n, c, *sizes = x.shape
+        d = len(sizes)
+        points = grid.reshape(n, -1, d)
+        coords, self.chain = [], []
+        for axis, size in enumerate(sizes):
+            g = points[:, :, d - 1 - axis]
+            if self.align_corners:
+                raw, scale = (g + 1.0) / 2.0 * float(size - 1), (size - 1) / 2.0
+            else:
+                raw, scale = ((g + 1.0) * float(size) - 1.0) / 2.0, size / 2.0
+            folded, slope = _fold(raw, size, self.padding_mode, self.align_corners, xp)
+            coords.append(folded)
+            self.chain.append(slope * scale)  # d folded / d grid component
+        if self.mode == "nearest":
+            per_axis = [[(xp.rint(p).astype(xp.int64), None, None)] for p in coords]
+        else:
+            per_axis = []
+            for p in coords:
+                low = xp.floor(p)
+                t = p - low
+                low = low.astype(xp.int64)
+                per_axis.append([(low, 1.0 - t, -1.0), (low + 1, t, 1.0)])
+        flats, weights, self.taps = [], [], []
+        for choice in itertools.product(*per_axis):
+            flat, valid = None, None
+            for (index, _, _), size in zip(choice, sizes):
+                ok = (index >= 0) & (index < size)
+                index = xp.clip(index, 0, size - 1)
+                flat = index if flat is None else flat * size + index
+                valid = ok if valid is None else valid & ok
+            valid = valid.astype(x.dtype)
+            factors = [f for _, f, _ in choice]
+            weight = valid
+            if self.mode != "nearest":
+                for f in factors:
+                    weight = weight * f
+            flats.append(flat)
+            weights.append(weight)
+            self.taps.append((valid, factors, [sign for _, _, sign in choice]))
+        self.index = xp.concatenate(flats, axis=1)  # (N, T * Q)
+        self.weight = xp.stack(weights, axis=1)  # (N, T, Q)
+        q = points.shape[1]
+        self.values = xp.take_along_axis(x.reshape(n, c, -1), self.index[:, None, :], axis=2).reshape(n, c, -1, q)
+        out = (self.values * self.weight[:, None]).sum(axis=2)
+        return out.reshape(n, c, *grid.shape[1:-1])
+
+    def backward_arrays(self, gy):
+        xp = self.xp
+        x, grid = self.inputs
+        n, c = gy.shape[:2]
+        g = gy.reshape(n, c, 1, -1)
+        gx = None
+        if x.requires_grad:
+            contributions = (g * self.weight[:, None]).reshape(n, c, -1)  # (N, C, T * Q), aligned with index
+            gx = _scatter_points(contributions, self.index, x.data[0, 0].size, xp).reshape(x.shape)
+        ggrid = None
+        if grid.requires_grad:
+            d = len(self.chain)
+            if self.mode == "nearest":
+                ggrid = xp.zeros(grid.shape, dtype=gy.dtype)
+            else:
+                seen = (g * self.values).sum(axis=1)  # (N, T, Q): dL/dout . input at each tap
+                comps = []
+                for axis in range(d):
+                    total = None
+                    for t, (valid, factors, signs) in enumerate(self.taps):
+                        dw = valid * signs[axis]
+                        for b, f in enumerate(factors):
+                            if b != axis:
+                                dw = dw * f
+                        term = dw * seen[:, t]
+                        total = term if total is None else total + term
+                    comps.append(total * self.chain[axis])
+                ggrid = xp.stack(comps[::-1], axis=-1).reshape(grid.shape)  # grid order (x, y[, z])
+        return gx, ggrid
+
+    def backward(self, gy):
+        from engine.autograd import derivative_of
+
+        def reference(x, grid):
+            return grid_sample_reference(x, grid, self.mode, self.padding_mode, self.align_corners)
+
+        return derivative_of(reference, self.inputs, (gy,))
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
+    """Sample ``input`` at the normalised points ``grid`` (``torch.nn.functional.grid_sample``).
+
+    input: (N, C, H_in, W_in) or (N, C, D_in, H_in, W_in), floating point.
+    grid:  (N, H_out, W_out, 2) or (N, D_out, H_out, W_out, 3), same dtype and device; last axis
+           (x, y[, z]) in [-1, 1] (see the module docstring).
+    mode: 'bilinear' (trilinear for 5-D input) or 'nearest'; padding_mode: 'zeros', 'border' or
+    'reflection'; align_corners: how [-1, 1] maps to pixels.
+    Returns (N, C, H_out, W_out) or (N, C, D_out, H_out, W_out). Differentiable with respect to
+    both input and grid, to any order. PyTorch's 'bicubic' mode is not implemented.
+    """
+    _check_grid_sample(input, grid, mode, padding_mode)
+    return GridSample(mode, padding_mode, bool(align_corners))(input, grid)
 
 
 def affine_grid(theta, size, align_corners=False):

@@ -46,6 +46,25 @@ def test_matches_pytorch_values_and_both_gradients(nd, mode, padding, align, dev
     assert xe.grad.device == device and ge.grad.device == device
 
 
+@pytest.mark.parametrize("nd", [2, 3])
+@pytest.mark.parametrize("mode, padding, align", COMBOS, ids=COMBO_IDS)
+def test_fused_op_equals_its_composed_reference_in_both_backward_paths(nd, mode, padding, align, device):
+    """GridSample (fused arrays; backward_arrays without a graph) == grid_sample_reference (engine ops), and
+    the differentiable backward used under create_graph gives the same first derivatives."""
+    x, g = _pair(nd, spread=2.5, dtype=np.float64)
+    u = engine.tensor(RNG.normal(size=(x.shape[:2] + g.shape[1:-1])), device=device)
+    results = []
+    for fn, create_graph in ((F.grid_sample, False), (F.grid_sample, True), (F.sampling.grid_sample_reference, False)):
+        xe = engine.tensor(x, device=device, requires_grad=True)
+        ge = engine.tensor(g, device=device, requires_grad=True)
+        y = fn(xe, ge, mode=mode, padding_mode=padding, align_corners=align)
+        grads = engine.grad([y], [xe, ge], grad_outputs=[u], create_graph=create_graph)
+        results.append([y.detach().numpy()] + [t.detach().numpy() for t in grads])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("nd", [2, 3])
 @pytest.mark.parametrize("align", [False, True])
