@@ -5,24 +5,59 @@ All take PyTorch's ``dim=`` / ``keepdim=`` and accept NumPy's ``axis=`` / ``keep
 
 from __future__ import annotations
 
+import numpy as np
+
 from engine.autograd import Function
 from engine.ops._axes import keep_shape, normalize_axes, resolve_dim
 
 
 class Sum(Function):
-    """y = sum of x over axes.   dy/dx = 1: the gradient is broadcast back to x's shape."""
+    """y = (sum of x over axes) / divisor (1 for a sum, the count for a mean).
+    dy/dx = 1 / divisor: the gradient is broadcast back to x's shape.
 
-    def __init__(self, axes, keepdims):
-        self.axes, self.keepdims = axes, keepdims
+    float16 is accumulated in float32 and divided before rounding back, as PyTorch does: the
+    mean of [6e4, 6e4] is 6e4, although their sum (1.2e5) exceeds float16's range (65504).
+    """
+
+    def __init__(self, axes, keepdims, divisor: float = 1.0):
+        self.axes, self.keepdims, self.divisor = axes, keepdims, float(divisor)
 
     def forward(self, x):
         self.x_shape = x.shape
-        return x.sum(axis=self.axes, keepdims=self.keepdims)
+        accumulate = self.xp.float32 if x.dtype == self.xp.float16 else None
+        y = x.sum(axis=self.axes, keepdims=self.keepdims, dtype=accumulate)
+        if self.divisor != 1.0:
+            y = y / self.divisor
+        if accumulate is None:
+            return y
+        with np.errstate(over="ignore"):  # a float16 sum beyond 65504 is inf, silently, as in PyTorch
+            return y.astype(x.dtype, copy=False)
 
     def backward(self, gy):
         if not self.keepdims:
             gy = gy.reshape(keep_shape(self.x_shape, self.axes))
-        return gy.broadcast_to(self.x_shape)
+        g = gy.broadcast_to(self.x_shape)
+        return g / self.divisor if self.divisor != 1.0 else g
+
+
+class StdFromVariance(Function):
+    """y = sqrt(v) for a variance v >= 0.   dy/dv = 1 / (2 y), taken as 0 where y = 0.
+
+    At a constant input (v = 0) the square root has no derivative; PyTorch defines the gradient
+    of std there as 0, so that a blank image patch gives a zero gradient instead of NaN. The
+    safe denominator keeps the second derivative finite too.
+    """
+
+    def forward(self, v):
+        return self.xp.sqrt(v)
+
+    def backward(self, gy):
+        from engine.ops.math import where
+
+        y = self.output()
+        zero = y.data == 0
+        safe = where(zero, 1.0, y)
+        return where(zero, 0.0, gy / (safe * 2.0))
 
 
 class MaxMin(Function):
@@ -67,7 +102,7 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     n = x.data.size if axes is None else _prod(x.shape[a] for a in axes)
     if n == 0:
         raise ValueError(f"mean: cannot average over zero elements (shape {x.shape}, dim={dim})")
-    return Sum(axes, keepdim)(x) / float(n)
+    return Sum(axes, keepdim, divisor=n)(x)
 
 
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
@@ -94,14 +129,14 @@ def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, k
     if n - correction <= 0:
         raise ValueError(f"var: {n} elements are too few for correction={correction} (shape {x.shape})")
     centred = x - mean(x, axes, keepdim=True)
-    return Sum(axes, keepdim)(centred * centred) / float(n - correction)
+    return Sum(axes, keepdim, divisor=n - correction)(centred * centred)
 
 
 def std(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
-    """Standard deviation: the square root of ``var`` (same arguments)."""
-    from engine.ops.math import sqrt
-
-    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
+    """Standard deviation: the square root of ``var`` (same arguments); its gradient at a
+    constant input is 0, as in PyTorch (see StdFromVariance)."""
+    return StdFromVariance()(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis,
+                                 keepdims=keepdims))
 
 
 def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.optim.optimizer import Optimizer
+from engine.optim.optimizer import Optimizer, check_hyperparameters
 
 __all__ = ["Adagrad"]
 
@@ -35,15 +35,8 @@ class Adagrad(Optimizer):
         *,
         maximize: bool = False,
     ):
-        for name, value in (
-            ("learning rate", lr),
-            ("lr_decay", lr_decay),
-            ("weight_decay", weight_decay),
-            ("initial_accumulator_value", initial_accumulator_value),
-            ("eps", eps),
-        ):
-            if value < 0.0:
-                raise ValueError(f"Adagrad: invalid {name} {value} (must be >= 0)")
+        check_hyperparameters("Adagrad", {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
+                                          "initial_accumulator_value": initial_accumulator_value, "eps": eps})
         defaults = {
             "lr": lr,
             "lr_decay": lr_decay,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from engine.optim.optimizer import Optimizer
+from engine.optim.optimizer import Optimizer, check_hyperparameters
 
 __all__ = ["Adam", "AdamW"]
 
@@ -44,15 +44,8 @@ class Adam(Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
     ):
-        name = type(self).__name__
-        if lr < 0.0:
-            raise ValueError(f"{name}: invalid learning rate {lr} (must be >= 0)")
-        if eps < 0.0:
-            raise ValueError(f"{name}: invalid eps {eps} (must be >= 0)")
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas}")
-        if weight_decay < 0.0:
-            raise ValueError(f"{name}: invalid weight_decay {weight_decay} (must be >= 0)")
+        check_hyperparameters(type(self).__name__, {"lr": lr, "eps": eps, "betas": betas,
+                                                     "weight_decay": weight_decay})
         defaults = {
             "lr": lr,
             "betas": tuple(betas),

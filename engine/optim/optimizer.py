@@ -25,13 +25,16 @@ when loading).
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from engine import backend
 from engine.autograd import enable_grad, no_grad
 from engine.tensor import Tensor, to_numpy
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "required", "check_hyperparameters"]
 
 
 class _Required:
@@ -119,6 +122,7 @@ class Optimizer:
                     f"{name}: parameter group didn't specify a value of the required hyperparameter '{key}'"
                 )
             group.setdefault(key, default)
+        check_hyperparameters(name, group)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError(
@@ -290,3 +294,41 @@ class Optimizer:
             for key in sorted(k for k in group if k != "params"):
                 lines.append(f"    {key}: {group[key]}")
         return "\n".join(lines) + "\n)"
+
+
+# Hyperparameters that must be finite numbers >= 0 wherever an optimiser has them. A NaN slips
+# through "lr < 0" (every comparison with NaN is false) and would silently turn every weight
+# into NaN at the first step, so each value is checked for finiteness explicitly.
+_NON_NEGATIVE = {
+    "lr": "learning rate",
+    "eps": "eps",
+    "weight_decay": "weight_decay",
+    "momentum": "momentum",
+    "dampening": "dampening",
+    "alpha": "alpha",
+    "lr_decay": "lr_decay",
+    "initial_accumulator_value": "initial_accumulator_value",
+}
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_hyperparameters(name: str, group: dict) -> None:
+    """Raise ValueError naming the optimiser and the value for a NaN, infinite, negative or
+    non-numeric hyperparameter (torch.optim's messages as a guide), and for betas outside [0, 1)."""
+    for key, label in _NON_NEGATIVE.items():
+        value = group.get(key)
+        if value is None or value is required:
+            continue
+        if not _finite_number(value) or value < 0:
+            raise ValueError(f"{name}: invalid {label} {value!r} (must be a finite number >= 0)")
+    if "betas" in group:
+        betas = group["betas"]
+        try:
+            valid = len(betas) == 2 and all(_finite_number(b) and 0.0 <= b < 1.0 for b in betas)
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ValueError(f"{name}: invalid betas {betas!r} (must be two finite numbers in [0, 1))")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.optim.optimizer import Optimizer
+from engine.optim.optimizer import Optimizer, check_hyperparameters
 
 __all__ = ["RMSprop"]
 
@@ -43,16 +43,8 @@ class RMSprop(Optimizer):
         *,
         maximize: bool = False,
     ):
-        if lr < 0.0:
-            raise ValueError(f"RMSprop: invalid learning rate {lr} (must be >= 0)")
-        if eps < 0.0:
-            raise ValueError(f"RMSprop: invalid eps {eps} (must be >= 0)")
-        if momentum < 0.0:
-            raise ValueError(f"RMSprop: invalid momentum {momentum} (must be >= 0)")
-        if weight_decay < 0.0:
-            raise ValueError(f"RMSprop: invalid weight_decay {weight_decay} (must be >= 0)")
-        if alpha < 0.0:
-            raise ValueError(f"RMSprop: invalid alpha {alpha} (must be >= 0)")
+        check_hyperparameters("RMSprop", {"lr": lr, "eps": eps, "momentum": momentum, "weight_decay": weight_decay,
+                                          "alpha": alpha})
         defaults = {
             "lr": lr,
             "alpha": alpha,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.optim.optimizer import Optimizer, required
+from engine.optim.optimizer import Optimizer, check_hyperparameters, required
 
 __all__ = ["SGD"]
 
@@ -37,12 +37,8 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
     ):
-        if lr is not required and lr < 0.0:
-            raise ValueError(f"SGD: invalid learning rate {lr} (must be >= 0)")
-        if momentum < 0.0:
-            raise ValueError(f"SGD: invalid momentum {momentum} (must be >= 0)")
-        if weight_decay < 0.0:
-            raise ValueError(f"SGD: invalid weight_decay {weight_decay} (must be >= 0)")
+        check_hyperparameters("SGD", {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                      "weight_decay": weight_decay})
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         defaults = {

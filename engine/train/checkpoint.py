@@ -91,16 +91,17 @@ class _Encoder:
         )
 
 
-def _decode(obj, npz):
+def _decode(obj, read):
+    """The nested state back from its JSON form; ``read(key)`` returns the array stored at key."""
     if isinstance(obj, list):
-        return [_decode(v, npz) for v in obj]
+        return [_decode(v, read) for v in obj]
     if isinstance(obj, dict):
         if "__array__" in obj:
-            return np.array(npz[obj["__array__"]])
+            return read(obj["__array__"])
         if "__tuple__" in obj:
-            return tuple(_decode(v, npz) for v in obj["__tuple__"])
+            return tuple(_decode(v, read) for v in obj["__tuple__"])
         if "__dict__" in obj:
-            return {_decode(k, npz): _decode(v, npz) for k, v in obj["__dict__"]}
+            return {_decode(k, read): _decode(v, read) for k, v in obj["__dict__"]}
         raise CheckpointError(f"load_checkpoint: unknown tagged value {sorted(obj)} in the checkpoint structure")
     return obj
 
@@ -237,9 +238,14 @@ def _open(path: Path, who: str):
         raise CheckpointError(f"{who}: {path} is not a medgrad checkpoint (no {_STRUCTURE} entry)")
     try:
         structure = json.loads(npz[_STRUCTURE].item())
-    except (ValueError, zipfile.BadZipFile) as exc:
+    except (ValueError, TypeError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        npz.close()
         raise CheckpointError(f"{who}: the structure of {path} cannot be read ({exc})") from exc
+    if not isinstance(structure, dict) or not isinstance(structure.get("version", 0), int):
+        npz.close()
+        raise CheckpointError(f"{who}: {path} is not a medgrad checkpoint (its structure is not a valid record)")
     if structure.get("format") != FORMAT or structure.get("version", 0) > VERSION:
+        npz.close()
         raise CheckpointError(
             f"{who}: {path} has format {structure.get('format')!r} version "
             f"{structure.get('version')}; this medgrad reads {FORMAT!r} up to version {VERSION}"
@@ -251,28 +257,50 @@ def read_checkpoint_metadata(path) -> dict:
     """The epoch, metadata, versions and class names stored in a checkpoint, without loading it."""
     npz, structure = _open(Path(path), "read_checkpoint_metadata")
     with npz:
-        return {k: structure[k] for k in ("epoch", "saved_at", "metadata", "versions", "extra")} | {
-            "model": structure["model"]["class"],
-            "optimizer": (structure["optimizer"] or {}).get("class"),
-            "scheduler": (structure["scheduler"] or {}).get("class"),
-        }
+        try:
+            return {k: structure[k] for k in ("epoch", "saved_at", "metadata", "versions", "extra")} | {
+                "model": structure["model"]["class"],
+                "optimizer": (structure["optimizer"] or {}).get("class"),
+                "scheduler": (structure["scheduler"] or {}).get("class"),
+            }
+        except _MALFORMED as exc:
+            raise CheckpointError(f"read_checkpoint_metadata: {path} has a malformed structure ({exc!r})") from exc
 
 
-def _model_problems(npz, structure, model, strict: bool) -> list[str]:
+# errors that crafted or damaged structures raise while they are read; turned into CheckpointError
+_MALFORMED = (KeyError, TypeError, AttributeError, IndexError, ValueError)
+
+
+def _array_reader(npz, path: Path, who: str):
+    """read(key) -> the array stored at key, refusing missing and pickled (object) arrays clearly."""
+    def read(key):
+        if not isinstance(key, str) or key not in npz.files:
+            raise CheckpointError(f"{who}: {path} has no array {key!r}, which its structure refers to")
+        try:
+            return np.array(npz[key])
+        except ValueError as exc:  # np.load(allow_pickle=False) refuses object arrays
+            raise CheckpointError(
+                f"{who}: {path}: the array {key!r} cannot be read without pickle ({exc}); a medgrad checkpoint "
+                f"holds plain numeric and string arrays only, so this file was not written by medgrad"
+            ) from exc
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise CheckpointError(f"{who}: {path}: the array {key!r} is damaged ({exc})") from exc
+    return read
+
+
+def _model_problems(model_arrays: dict, model, strict: bool) -> list[str]:
     own = model.state_dict()
-    saved = structure["model"]["keys"]
     problems = []
     if strict:
-        missing = [k for k in own if k not in saved]
-        unexpected = [k for k in saved if k not in own]
+        missing = [k for k in own if k not in model_arrays]
+        unexpected = [k for k in model_arrays if k not in own]
         if missing:
             problems.append("model keys missing from the checkpoint: " + ", ".join(missing))
         if unexpected:
             problems.append("checkpoint keys the model does not have: " + ", ".join(unexpected))
-    for key in own:
-        if key not in saved:
+    for key, array in model_arrays.items():
+        if key not in own:
             continue
-        array = npz[f"model/{key}"]
         target = own[key]
         if tuple(array.shape) != tuple(target.shape):
             problems.append(
@@ -283,16 +311,88 @@ def _model_problems(npz, structure, model, strict: bool) -> list[str]:
     return problems
 
 
+def _string_list(value, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CheckpointError(f"load_checkpoint: the checkpoint's {what} is not a list of names")
+    return value
+
+
+def _read_all(npz, structure, path, model, optimizer, scheduler, loader, restore_rng, strict) -> dict:
+    """Read and check every part of the checkpoint against the objects given; change nothing."""
+    read = _array_reader(npz, path, "load_checkpoint")
+    model_section = structure.get("model")
+    if not isinstance(model_section, dict):
+        raise CheckpointError("load_checkpoint: the checkpoint has no model section")
+    model_arrays = {k: read(f"model/{k}") for k in _string_list(model_section.get("keys"), "model keys")}
+    problems = _model_problems(model_arrays, model, strict)
+    states = {}
+    for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if obj is None:
+            continue
+        saved = structure.get(name)
+        if saved is None:
+            problems.append(f"the checkpoint holds no {name} state, but a {type(obj).__name__} was given")
+            continue
+        if not isinstance(saved, dict) or "state" not in saved:
+            problems.append(f"the checkpoint's {name} section is malformed")
+            continue
+        if saved.get("class") != type(obj).__name__:
+            problems.append(f"{name}: the checkpoint holds a {saved.get('class')}, a {type(obj).__name__} was given")
+            continue
+        states[name] = _decode(saved["state"], read)
+    if "optimizer" in states:
+        problems += [f"optimizer: {p}" for p in optimizer._state_dict_problems(states["optimizer"])]
+    if "scheduler" in states:
+        saved_keys, own_keys = set(states["scheduler"] or {}), set(scheduler.state_dict())
+        if not isinstance(states["scheduler"], dict) or saved_keys != own_keys:
+            problems.append(f"scheduler: the saved state has the entries {sorted(saved_keys)}, the "
+                            f"{type(scheduler).__name__} has {sorted(own_keys)}")
+    loader_state = _decode(structure.get("loader"), read)
+    if loader is not None and loader_state is not None and hasattr(loader, "state_dict"):
+        if not isinstance(loader_state, dict) or set(loader_state) != set(loader.state_dict()):
+            problems.append(f"loader: the saved state {loader_state!r} does not fit {type(loader).__name__}")
+    rng_state = _decode(structure.get("rng"), read)
+    if restore_rng:
+        if rng_state is None:
+            problems.append("the checkpoint was saved with rng=False; cannot restore_rng")
+        elif not isinstance(rng_state, dict) or set(rng_state) != {"engine", "numpy_legacy", "python"}:
+            problems.append("the saved random-generator state is malformed")
+    if problems:
+        raise CheckpointError(f"load_checkpoint: {path} does not fit:\n  - " + "\n  - ".join(problems))
+    return {
+        "model_arrays": model_arrays,
+        "states": states,
+        "loader_state": loader_state,
+        "rng_state": rng_state,
+        "extra_arrays": {name: read(f"extra/{name}") for name in _string_list(structure.get("extra", []), "extra")},
+        "trainer_state": _decode(structure.get("trainer"), read),
+    }
+
+
+def _restore_rng_or_roll_back(state: dict, path) -> None:
+    """Set the generators; if the saved state is refused, put the previous ones back."""
+    previous = _rng_state()
+    try:
+        _set_rng_state(state)
+    except _MALFORMED as exc:
+        _set_rng_state(previous)
+        raise CheckpointError(f"load_checkpoint: {path}: the saved random-generator state is malformed ({exc!r})") \
+            from exc
+
+
 def load_checkpoint(
     path, model, optimizer=None, scheduler=None, loader=None, restore_rng: bool = False, strict: bool = True
 ) -> dict:
     """Load a checkpoint written by ``save_checkpoint`` into ``model`` (and optimizer, scheduler, loader).
 
-    Everything is checked before anything is changed: parameter names, shapes and dtypes, the
-    optimizer's and scheduler's classes and sizes. Every mismatch is named in one CheckpointError.
-    strict: the model's and the checkpoint's keys must be the same (shapes and dtypes are always
-    checked). restore_rng: also restore the random generators (to resume training exactly; off by
-    default so that loading weights for evaluation does not reset anyone's random stream).
+    Everything is read and checked before anything is changed: every array (a pickled/object
+    array is refused), parameter names, shapes and dtypes, the optimizer's and scheduler's
+    classes and sizes, the loader's and generators' states. Every mismatch is named in one
+    CheckpointError; a damaged or crafted structure is a CheckpointError too, never a raw
+    KeyError. strict: the model's and the checkpoint's keys must be the same (shapes and dtypes
+    are always checked). restore_rng: also restore the random generators (to resume training
+    exactly; off by default so that loading weights for evaluation does not reset anyone's
+    random stream).
 
     Returns a dict: ``epoch``, ``metadata``, ``extra_arrays`` (name -> array), ``trainer_state``,
     ``loader_state``, ``rng_state``, ``versions``.
@@ -300,45 +400,36 @@ def load_checkpoint(
     path = Path(path)
     npz, structure = _open(path, "load_checkpoint")
     with npz:
-        problems = _model_problems(npz, structure, model, strict)
-        states = {}
-        for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
-            if obj is None:
-                continue
-            saved = structure.get(name)
-            if saved is None:
-                problems.append(f"the checkpoint holds no {name} state, but a {type(obj).__name__} was given")
-                continue
-            if saved["class"] != type(obj).__name__:
-                problems.append(f"{name}: the checkpoint holds a {saved['class']}, a {type(obj).__name__} was given")
-                continue
-            states[name] = _decode(saved["state"], npz)
-        if "optimizer" in states:
-            problems += [f"optimizer: {p}" for p in optimizer._state_dict_problems(states["optimizer"])]
-        if problems:
-            raise CheckpointError(f"load_checkpoint: {path} does not fit:\n  - " + "\n  - ".join(problems))
-        model.load_state_dict({k: npz[f"model/{k}"] for k in structure["model"]["keys"]}, strict=strict)
-        if optimizer is not None:
-            optimizer.load_state_dict(states["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(states["scheduler"])
-        loader_state = _decode(structure.get("loader"), npz)
-        if loader is not None and loader_state is not None and hasattr(loader, "load_state_dict"):
-            loader.load_state_dict(loader_state)
-        rng_state = _decode(structure.get("rng"), npz)
-        if restore_rng:
-            if rng_state is None:
-                raise CheckpointError(f"load_checkpoint: {path} was saved with rng=False; cannot restore_rng")
-            _set_rng_state(rng_state)
-        return {
-            "epoch": structure.get("epoch"),
-            "metadata": structure.get("metadata", {}),
-            "extra_arrays": {name: np.array(npz[f"extra/{name}"]) for name in structure.get("extra", [])},
-            "trainer_state": _decode(structure.get("trainer"), npz),
-            "loader_state": loader_state,
-            "rng_state": rng_state,
-            "versions": structure.get("versions", {}),
-        }
+        try:
+            parts = _read_all(npz, structure, path, model, optimizer, scheduler, loader, restore_rng, strict)
+        except CheckpointError:
+            raise
+        except _MALFORMED as exc:
+            raise CheckpointError(f"load_checkpoint: {path} has a malformed structure ({exc!r})") from exc
+    # Nothing below depends on the file's content being well-formed any more. The changes that
+    # can still refuse a value (generators, optimizer) come first and leave things as they were
+    # when they do; the model is changed last.
+    if restore_rng:
+        _restore_rng_or_roll_back(parts["rng_state"], path)
+    if optimizer is not None:
+        try:
+            optimizer.load_state_dict(parts["states"]["optimizer"])  # builds the new state, then swaps it in
+        except _MALFORMED as exc:
+            raise CheckpointError(f"load_checkpoint: {path}: the optimizer state is malformed ({exc!r})") from exc
+    if scheduler is not None:
+        scheduler.load_state_dict(parts["states"]["scheduler"])
+    if loader is not None and parts["loader_state"] is not None and hasattr(loader, "load_state_dict"):
+        loader.load_state_dict(parts["loader_state"])
+    model.load_state_dict(parts["model_arrays"], strict=strict)
+    return {
+        "epoch": structure.get("epoch"),
+        "metadata": structure.get("metadata", {}),
+        "extra_arrays": parts["extra_arrays"],
+        "trainer_state": parts["trainer_state"],
+        "loader_state": parts["loader_state"],
+        "rng_state": parts["rng_state"],
+        "versions": structure.get("versions", {}),
+    }
 
 
 # -------------------------------------------------------------------------------------------- PyTorch

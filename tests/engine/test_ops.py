@@ -225,7 +225,7 @@ def test_every_op_module_function_is_in_the_table():
         "Sqrt", "Abs", "Sin", "Cos", "Erf", "Clip", "Maximum", "Minimum", "Where", "Sum", "MaxMin", "Reshape",
         "Permute", "BroadcastTo", "SumTo", "Concat", "Split", "Pad", "Flip", "Tile", "GetItem", "IndexBackward",
         "Gather", "GatherBackward", "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softplus", "Softmax",
-        "LogSoftmax", "Cast", "ToDevice",
+        "LogSoftmax", "Cast", "ToDevice", "StdFromVariance",
     }
     found = set()
     for module in (ops.arithmetic, ops.math, ops.matmul, ops.reduction, ops.shape, ops.indexing, ops.activation,

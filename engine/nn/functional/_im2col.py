@@ -195,7 +195,7 @@ def im2col_flat(xpad, kernel, dilation, grid):
     xpad must include the ``extra`` row of ``flat_grid``; grid positions outside the true
     output hold values that the caller discards."""
     c, n = xpad.shape[:2]
-    flat = xpad.reshape(c, n, -1)
+    flat = xpad.reshape(c, n, prod(xpad.shape[2:]))  # explicit size: -1 is ambiguous for an empty batch
     length = prod(grid)
     xp = get_array_module(xpad)
     cols = xp.empty((c, prod(kernel), n, length), dtype=xpad.dtype)
