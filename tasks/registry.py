@@ -20,6 +20,7 @@ EXPERIMENTS: dict[str, str] = {
     "survival": "tasks.survival",
     "grading": "tasks.grading",
     "regression": "tasks.regression",
+    "connectome": "tasks.connectome",
 }
 
 
