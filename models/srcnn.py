@@ -10,7 +10,8 @@ grid (bicubic), and three convolutions do patch extraction, non-linear mapping a
 (the paper's 9-1-5 and 9-5-5 networks with n1 = 64, n2 = 32). We pad every convolution so the output
 has the input's size (the paper used unpadded convolutions and a smaller target); with
 ``residual=True`` the network predicts a correction to its input (x + f(x), as VDSR does), which
-trains faster from a bicubic start.
+trains faster from a bicubic start; ``residual=True`` also sets the last convolution to zero, so
+the untrained network returns its (bicubic) input.
 
 ESPCN works at the *low* resolution and upsamples only at the end, with a sub-pixel convolution:
 the last convolution makes c r^2 channels and ``pixel_shuffle`` arranges them as r x r blocks:
@@ -51,6 +52,9 @@ class SRCNN(nn.Module):
         self.map = nn.Conv2d(n1, n2, f2, padding=f2 // 2)
         self.reconstruct = nn.Conv2d(n2, in_channels, f3, padding=f3 // 2)
         self.residual = residual
+        if residual:  # start from the identity: the network's first answer is the bicubic image
+            self.reconstruct.weight.data[...] = 0
+            self.reconstruct.bias.data[...] = 0
 
     def forward(self, x):
         y = self.reconstruct(relu(self.map(relu(self.extract(x)))))

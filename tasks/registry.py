@@ -15,6 +15,7 @@ EXPERIMENTS: dict[str, str] = {
     "classification": "tasks.classification",
     "segmentation": "tasks.segmentation",
     "ecg-beats": "tasks.ecg_beats",
+    "enhancement": "tasks.enhancement",
     "reconstruction": "tasks.reconstruction",
     "registration": "tasks.registration",
     "survival": "tasks.survival",

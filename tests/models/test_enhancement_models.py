@@ -37,6 +37,35 @@ def test_dncnn_subtracts_the_noise_it_predicts():
         DnCNN(depth=1)
 
 
+def test_identity_initialisation_starts_from_the_input():
+    y = engine.tensor(RNG.normal(size=(2, 1, 9, 9)).astype(np.float32))
+    np.testing.assert_array_equal(DnCNN(depth=3, width=4, identity_init=True)(y).detach().numpy(), y.numpy())
+    np.testing.assert_array_equal(SRCNN(n1=4, n2=3, residual=True)(y).detach().numpy(), y.numpy())
+    assert not np.allclose(DnCNN(depth=3, width=4)(y).detach().numpy(), y.numpy())
+
+
+def test_dncnn_learns_to_remove_gaussian_noise():
+    # smooth random images plus noise of std 0.1: 150 Adam steps must at least halve the error
+    from scipy import ndimage
+
+    engine.manual_seed(0)
+    rng = np.random.default_rng(0)
+    clean = ndimage.gaussian_filter(rng.normal(size=(64, 1, 16, 16)), (0, 0, 2, 2)).astype(np.float32) * 4
+    noisy = clean + 0.1 * rng.normal(size=clean.shape).astype(np.float32)
+    net = DnCNN(depth=4, width=16, identity_init=True)
+    opt = optim.Adam(net.parameters(), lr=1e-3)
+    for _ in range(150):
+        idx = rng.choice(64, 16, replace=False)
+        loss = ((net(engine.tensor(noisy[idx])) - engine.tensor(clean[idx])) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    with engine.no_grad():
+        mse = float(((net(engine.tensor(noisy)).numpy() - clean) ** 2).mean())
+    assert mse < 0.5 * 0.1**2
+
+
 def test_redcnn_with_a_silent_decoder_returns_relu_of_its_input():
     # zero the last transposed convolution: only the outer shortcut is left, out = ReLU(x)
     net = REDCNN(width=4)
