@@ -22,6 +22,7 @@ EXPERIMENTS: dict[str, str] = {
     "grading": "tasks.grading",
     "regression": "tasks.regression",
     "connectome": "tasks.connectome",
+    "response": "tasks.response",
 }
 
 

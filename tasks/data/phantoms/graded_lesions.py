@@ -9,11 +9,12 @@ distribution across grades: only the boundary carries the grade. A continuous ta
 with it: the lesion's equivalent radius, for regression.
 
 Response pairs. A baseline image and a follow-up image of the same lesion (same shape
-parameters, centre and texture seed): responders shrink by a factor U(0.55, 0.8) of the radius and
-lose contrast by U(0.6, 0.85); non-responders change size by U(0.95, 1.15) and contrast by
-U(0.95, 1.1). Both images get independent noise, so a model must compare the pair rather than read
-either image alone. (RECIST 1.1 calls a >= 30% decrease of the longest diameter a partial
-response; Eisenhauer et al., Eur. J. Cancer 45, 2009.)
+parameters, centre and texture seed): responders shrink by a factor U(0.75, 0.97) of the radius and
+keep U(0.8, 1.0) of their contrast; non-responders change size by U(0.85, 1.1) and contrast by
+U(0.9, 1.1). The ranges overlap, so no measurement separates the groups perfectly, and both images
+get independent noise, so a model must compare the pair rather than read either image alone.
+(RECIST 1.1 calls a >= 30% decrease of the longest diameter a partial response; Eisenhauer et
+al., Eur. J. Cancer 45, 2009; the phantom's responders are milder on purpose.)
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ def make_response_pairs(
     radii = rng.uniform(0.14, 0.24, n) * size
     centres = (size - 1) / 2.0 + rng.uniform(-0.06, 0.06, (n, 2)) * size
     contrast = rng.uniform(0.3, 0.55, n)
-    radius_ratio = np.where(response == 1, rng.uniform(0.55, 0.8, n), rng.uniform(0.95, 1.15, n))
-    contrast_ratio = np.where(response == 1, rng.uniform(0.6, 0.85, n), rng.uniform(0.95, 1.1, n))
+    radius_ratio = np.where(response == 1, rng.uniform(0.75, 0.97, n), rng.uniform(0.85, 1.1, n))
+    contrast_ratio = np.where(response == 1, rng.uniform(0.8, 1.0, n), rng.uniform(0.9, 1.1, n))
     background = rng.uniform(0.15, 0.3, n)
     texture = 0.05 * smooth_noise(rng, (n, size, size), sigma=2.0)  # the same anatomy at both visits
     inner = 1.0 + 0.15 * smooth_noise(rng, (n, size, size), sigma=1.5)

@@ -36,9 +36,10 @@ def test_response_pairs_change_only_for_responders():
     assert r["baseline"].shape == r["followup"].shape == (200, 1, 32, 32)
     assert r["response"].sum() == 100
     resp = r["response"] == 1
-    assert (r["radius_ratio"][resp] <= 0.8).all() and (r["radius_ratio"][~resp] >= 0.95).all()
+    assert (r["radius_ratio"][resp] <= 0.97).all() and (r["radius_ratio"][~resp] >= 0.85).all()
+    assert r["radius_ratio"][resp].mean() < r["radius_ratio"][~resp].mean() - 0.1
     # the lesion's mean brightness falls for responders, stays for non-responders
     change = r["followup"].mean((1, 2, 3)) - r["baseline"].mean((1, 2, 3))
-    assert change[resp].mean() < -0.02 and abs(change[~resp].mean()) < 0.012  # non-responders: +-15% size
+    assert change[resp].mean() < -0.01 and abs(change[~resp].mean()) < 0.006  # non-responders: -15%..+10% size
     feats, _ = extract_features(r["baseline"][:4])
     assert np.isfinite(feats).all()
