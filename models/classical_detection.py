@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["blob_response", "detect_blobs", "extract_patches"]
+__all__ = ["blob_response", "detect_blobs", "extract_patches", "top_per_image"]
 
 
 def _check_batch(images, fn: str) -> np.ndarray:
@@ -81,14 +81,19 @@ def detect_blobs(images, sigmas=None, min_distance: int = 2, threshold: float = 
     idx = np.argwhere(keep)  # (P, 1 + d), ordered by image
     scores = best[keep]
     radii = np.sqrt(d) * scale[keep]
-    # the strongest max_candidates per image: rank within each image by a stable sort on (image, -score)
-    order = np.lexsort((-scores, idx[:, 0]))
-    idx, scores, radii = idx[order], scores[order], radii[order]
-    first = np.searchsorted(idx[:, 0], idx[:, 0], side="left")
-    rank = np.arange(idx.shape[0]) - first
-    sel = rank < max_candidates
+    sel = top_per_image(idx[:, 0], scores, max_candidates)
     return idx[sel, 0].astype(np.int64), idx[sel, 1:].astype(np.int64), scores[sel].astype(np.float32), \
         radii[sel].astype(np.float32)
+
+
+def top_per_image(batch, scores, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest-scoring candidates of each image, ordered by image then score
+    (descending). A stable sort on (image, -score) and the rank within each image: no loop."""
+    batch, scores = np.asarray(batch), np.asarray(scores)
+    order = np.lexsort((-scores, batch))
+    b = batch[order]
+    rank = np.arange(b.size) - np.searchsorted(b, b, side="left")
+    return order[rank < k]
 
 
 def extract_patches(images, batch, points, size: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from tasks.errors import UsageError
 
 EXPERIMENTS: dict[str, str] = {
     "classification": "tasks.classification",
+    "detection": "tasks.detection",
     "segmentation": "tasks.segmentation",
     "ecg-beats": "tasks.ecg_beats",
     "enhancement": "tasks.enhancement",

@@ -156,9 +156,9 @@ def froc_summary(scores, lesion_ids, n_lesions: int, n_scans: int) -> dict:
     return {"cpm": float(at[:7].mean()), "sens_at_1fp": float(at[7]), "sens_at_4fp": float(at[8])}
 
 
-def _weighted_froc_summary(best, les_w, fp_scores, fp_w, n_scans_w: float) -> np.ndarray:
-    """(cpm, sens@1, sens@4) of an FROC curve whose lesions and false positives carry weights (the
-    multiplicity of their scan in a bootstrap resample). With unit weights it equals froc_summary."""
+def _weighted_sensitivities(best, les_w, fp_scores, fp_w, n_scans_w: float, rates) -> np.ndarray:
+    """Sensitivities at FP-per-scan ``rates`` of an FROC curve whose lesions and false positives carry
+    weights (the multiplicity of their scan in a bootstrap resample). Unit weights give froc_curve's."""
     keep = les_w > 0
     total = les_w.sum()
     det = keep & np.isfinite(best)
@@ -166,18 +166,23 @@ def _weighted_froc_summary(best, les_w, fp_scores, fp_w, n_scans_w: float) -> np
     w_tp = np.r_[les_w[det], np.zeros(int((fp_w > 0).sum()))]
     w_fp = np.r_[np.zeros(int(det.sum())), fp_w[fp_w > 0]]
     if all_scores.size == 0 or total == 0:
-        return np.full(3, np.nan if total == 0 else 0.0)
+        return np.full(len(rates), np.nan if total == 0 else 0.0)
     order = np.argsort(-all_scores, kind="stable")
     s_sorted = all_scores[order]
     last_of_run = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1]
     fps = np.r_[0.0, np.cumsum(w_fp[order])[last_of_run] / n_scans_w]
     sens = np.r_[0.0, np.cumsum(w_tp[order])[last_of_run] / total]
-    at = sensitivity_at(fps, sens, (*LUNA16_FP_RATES, 1.0, 4.0))
+    return sensitivity_at(fps, sens, rates)
+
+
+def _weighted_froc_summary(best, les_w, fp_scores, fp_w, n_scans_w: float) -> np.ndarray:
+    """(cpm, sens@1, sens@4) of a weighted FROC curve (see _weighted_sensitivities)."""
+    at = _weighted_sensitivities(best, les_w, fp_scores, fp_w, n_scans_w, (*LUNA16_FP_RATES, 1.0, 4.0))
     return np.array([at[:7].mean(), at[7], at[8]])
 
 
 def froc_bootstrap(cand_scan, scores, lesion_ids, les_scan, n_scans: int, n_boot: int = 1000,
-                   alpha: float = 0.05, seed=0) -> dict:
+                   alpha: float = 0.05, seed=0, curve_rates=None) -> dict:
     """CPM, sensitivity at 1 and 4 FP/scan, each with a percentile-bootstrap interval over scans.
 
     The scan is the unit that is resampled (lesions and candidates of one scan are not independent).
@@ -185,7 +190,9 @@ def froc_bootstrap(cand_scan, scores, lesion_ids, les_scan, n_scans: int, n_boot
     positive); les_scan: (L,) scan index of each reference lesion; scans are 0 .. n_scans - 1, including
     those without lesions or candidates. A resample that draws a scan k times counts its lesions and
     false positives k times. Returns {"cpm", "cpm_ci", "sens_at_1fp", "sens_at_1fp_ci", "sens_at_4fp",
-    "sens_at_4fp_ci"} (intervals as [low, high]); resamples without any lesion are skipped.
+    "sens_at_4fp_ci"} (intervals as [low, high]); resamples without any lesion are skipped. With
+    ``curve_rates`` (FP-per-scan values) also "curve": {"fp_per_scan", "sensitivity", "low", "high"},
+    the FROC curve read at those rates with its pointwise band (for plotting).
     """
     fn = "froc_bootstrap"
     cs = chk.vector(fn, "cand_scan", cand_scan).astype(np.int64)
@@ -205,21 +212,30 @@ def froc_bootstrap(cand_scan, scores, lesion_ids, les_scan, n_scans: int, n_boot
     np.maximum.at(best, ids[hit], s[hit])
     fp_scores, fp_scan = s[~hit], cs[~hit]
 
-    point = _weighted_froc_summary(best, np.ones(ls.size), fp_scores, np.ones(fp_scores.size), float(n_scans))
+    rates = np.asarray((*LUNA16_FP_RATES, 1.0, 4.0) + tuple(curve_rates if curve_rates is not None else ()))
+
+    def summary(les_w, fp_w):
+        at = _weighted_sensitivities(best, les_w, fp_scores, fp_w, float(n_scans), rates)
+        return np.r_[at[:7].mean(), at[7:]]
+
+    point = summary(np.ones(ls.size), np.ones(fp_scores.size))
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     draws = rng.integers(0, n_scans, size=(int(n_boot), n_scans))
     values = []
     for row in draws:  # one FROC per resample; each is a sort of the candidates, vectorised
         mult = np.bincount(row, minlength=n_scans).astype(np.float64)
-        v = _weighted_froc_summary(best, mult[ls], fp_scores, mult[fp_scan], float(n_scans))
+        v = summary(mult[ls], mult[fp_scan])
         if np.isfinite(v).all():
             values.append(v)
-    values = np.asarray(values).reshape(-1, 3)
+    values = np.asarray(values).reshape(-1, point.size)
     lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2], axis=0) if len(values) else (point, point)
     out = {}
     for j, name in enumerate(("cpm", "sens_at_1fp", "sens_at_4fp")):
         out[name] = float(point[j])
         out[name + "_ci"] = [float(lo[j]), float(hi[j])]
+    if curve_rates is not None:
+        out["curve"] = {"fp_per_scan": [float(r) for r in curve_rates], "sensitivity": point[3:].tolist(),
+                        "low": np.atleast_1d(lo[3:]).tolist(), "high": np.atleast_1d(hi[3:]).tolist()}
     return out
 
 

@@ -139,3 +139,14 @@ def test_beat_detection_scores_counts():
     assert out["sensitivity"] == pytest.approx(0.5) and out["ppv"] == pytest.approx(0.5)
     assert out["f1"] == pytest.approx(0.5)
     assert D.beat_detection_scores(ref, det, fs, tolerance_s=0.2)["tp"] == 3
+
+
+def test_froc_bootstrap_curve_band():
+    cs, s, ids, ls, n = _scene(np.random.default_rng(4))
+    rates = [0.25, 1.0, 4.0]
+    out = D.froc_bootstrap(cs, s, ids, ls, n, n_boot=100, seed=0, curve_rates=rates)
+    fps, sens, _ = D.froc_curve(s, ids, ls.size, n)
+    np.testing.assert_allclose(out["curve"]["sensitivity"], D.sensitivity_at(fps, sens, rates))
+    assert out["curve"]["sensitivity"][1] == pytest.approx(out["sens_at_1fp"])
+    assert all(lo <= p <= hi for lo, p, hi in zip(out["curve"]["low"], out["curve"]["sensitivity"],
+                                                   out["curve"]["high"]))
