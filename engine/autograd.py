@@ -159,8 +159,6 @@ class Function:
 
     # ----------------------------------------------------------------------------------------
     def __call__(self, *inputs):
-        from engine.tensor import Tensor, as_tensor
-
         ref = next((x for x in inputs if isinstance(x, Tensor)), None)
         tensors = tuple(x if isinstance(x, Tensor) else as_tensor(x, like=ref) for x in inputs)
         xs = tuple(t.data for t in tensors)
@@ -228,8 +226,6 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
     stop: ids of tensors the pass does not go beyond (their own functions are not visited),
     for partial derivatives with respect to intermediate tensors (``derivative_of``).
     """
-    from engine.tensor import Tensor
-
     grads: dict[int, Tensor] = {}
     alive: dict[int, Tensor] = {}  # keeps tensors alive so that their ids stay unique
     captured: dict[int, Tensor] = {}
@@ -320,10 +316,8 @@ def _fit_gradient(method, x, gx):
     here, once, means no op's backward has to.
     """
     if gx.shape != x.shape:
-        from engine.ops.shape import sum_to
-
         try:
-            gx = sum_to(gx, x.shape)
+            gx = gx.sum_to(x.shape)
         except ValueError:
             raise RuntimeError(
                 f"{method} produced a gradient of shape {gx.shape} for an input of "
@@ -342,8 +336,6 @@ def _fit_gradient(method, x, gx):
 
 
 def _root_gradients(fn_name, outputs, grad_outputs):
-    from engine.tensor import Tensor
-
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if g is None:
@@ -355,8 +347,6 @@ def _root_gradients(fn_name, outputs, grad_outputs):
             g = Tensor(out._xp.ones(out.shape, dtype=out.dtype))
         else:
             if not isinstance(g, Tensor):
-                from engine.tensor import as_tensor
-
                 g = as_tensor(g, like=out)
             if g.shape != out.shape:
                 raise RuntimeError(
@@ -374,8 +364,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
     tensors: a Tensor or a sequence of Tensors; grad_tensors: the matching upstream
     gradients (may be omitted for scalars). Like ``torch.autograd.backward``.
     """
-    from engine.tensor import Tensor
-
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     tensors = list(tensors)
@@ -414,8 +402,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     With ``create_graph=True`` the returned gradients are themselves differentiable, which
     is how second derivatives and Hessian-vector products are computed.
     """
-    from engine.tensor import Tensor
-
     if isinstance(outputs, Tensor):
         outputs = [outputs]
     single = isinstance(inputs, Tensor)
@@ -459,8 +445,6 @@ def derivative_of(fn, inputs, grad_outputs):
     hand-written array backward its differentiable ``backward``: the derivative of its composed
     reference (the fused LSTM differentiates its step-by-step equations, for example).
     """
-    from engine.tensor import Tensor
-
     record = _mode.enabled
     with set_grad_enabled(True):
         outputs = fn(*inputs)
@@ -480,3 +464,9 @@ def derivative_of(fn, inputs, grad_outputs):
         g = captured.get(id(t), grads.get(id(t))) if isinstance(t, Tensor) and t.requires_grad else None
         result.append(g if g is None or record else g.detach())
     return tuple(result)
+
+
+# The engine's one import cycle: Function creates Tensors and a Tensor's operations are Functions.
+# engine/tensor.py imports this module at its end, and this module imports Tensor here, at its
+# end, so that either can be imported first (each finds what it needs already defined).
+from engine.tensor import Tensor, as_tensor  # noqa: E402

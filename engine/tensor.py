@@ -9,6 +9,14 @@ Where we differ from PyTorch:
 * ``.data`` is the raw array itself (NumPy/CuPy), not another Tensor;
 * ``Tensor.T`` reverses all axes as in NumPy (PyTorch deprecates ``.T`` on non-2-D tensors);
 * the methods cover what a course and the medical tasks need, not all of torch.
+
+Where things are: the operators (+, *, @, [], <, ...) are methods of the class below, each
+calling the function of engine/ops that implements it; the PyTorch-named methods (x.exp(),
+x.sum(dim), x.reshape(...)) are listed in one table, ``METHODS``, at the end of this file.
+
+The one import cycle of the engine: a Tensor's operations are Functions (engine/autograd.py,
+engine/ops/) and Functions create Tensors. This module therefore imports autograd and the ops
+at its END, once Tensor and as_tensor exist; every other engine module imports at its top.
 """
 
 from __future__ import annotations
@@ -17,10 +25,10 @@ import numbers
 
 import numpy as np
 
-from engine import autograd, backend
+from engine import backend
 from engine.dtypes import get_default_dtype, is_floating
 
-__all__ = ["Tensor", "Parameter", "as_tensor"]
+__all__ = ["Tensor", "Parameter", "as_tensor", "METHODS"]
 
 
 class Tensor:
@@ -166,15 +174,13 @@ class Tensor:
 
     def to(self, device=None, dtype=None) -> Tensor:
         """Move to a device ("cpu", "cuda", "strict") and/or cast; differentiable like PyTorch's."""
-        from engine.ops.misc import Cast, ToDevice
-
         if isinstance(device, (type, np.dtype)) and dtype is None:
             device, dtype = None, device
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
-            out = Cast(np.dtype(dtype))(out)
+            out = misc.Cast(np.dtype(dtype))(out)
         if device is not None and backend.normalize_device(device) != self.device:
-            out = ToDevice(backend.normalize_device(device))(out)
+            out = misc.ToDevice(backend.normalize_device(device))(out)
         return out
 
     def cpu(self) -> Tensor:
@@ -234,8 +240,126 @@ class Tensor:
 
     __hash__ = object.__hash__  # == is elementwise, so hash by identity (as PyTorch does)
 
-    # Operators, elementwise maths, reductions and shape methods are attached in
-    # engine/ops/__init__.py, next to the Function classes that implement them.
+    # --- operators: each is the engine function of the same meaning (engine/ops/) ------------------
+    # a + b and b + a with a Python number or array b both end in the same Function (Add(a, b)
+    # or Add(b, a)), so that gradients and dtypes follow the same rules either way round.
+    def __add__(self, other):
+        return arithmetic.add(self, other)
+
+    def __radd__(self, other):
+        return arithmetic.Add()(other, self)
+
+    def __sub__(self, other):
+        return arithmetic.sub(self, other)
+
+    def __rsub__(self, other):
+        return arithmetic.Sub()(other, self)
+
+    def __mul__(self, other):
+        return arithmetic.mul(self, other)
+
+    def __rmul__(self, other):
+        return arithmetic.Mul()(other, self)
+
+    def __truediv__(self, other):
+        return arithmetic.div(self, other)
+
+    def __rtruediv__(self, other):
+        return arithmetic.Div()(other, self)
+
+    def __pow__(self, exponent):
+        return arithmetic.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return arithmetic.rpow(self, base)
+
+    def __neg__(self):
+        return arithmetic.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return math_ops.abs(self)
+
+    def __matmul__(self, other):
+        return matmul.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul.MatMul()(other, self)
+
+    def __getitem__(self, key):
+        return indexing.getitem(self, key)
+
+    def __setitem__(self, key, value):
+        """In-place assignment is allowed only outside the graph (no autograd through it)."""
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(
+                "in-place assignment to a tensor that requires grad would corrupt its gradient; "
+                "do it under engine.no_grad() or build a new tensor (e.g. engine.where)"
+            )
+        if isinstance(value, Tensor):
+            value = value.data
+        self.data[indexing._normalize_key(key, self._xp)] = value
+
+    # comparisons are elementwise and give boolean tensors (no gradient)
+    def __lt__(self, other):
+        return math_ops.less(self, other)
+
+    def __le__(self, other):
+        return math_ops.less_equal(self, other)
+
+    def __gt__(self, other):
+        return math_ops.greater(self, other)
+
+    def __ge__(self, other):
+        return math_ops.greater_equal(self, other)
+
+    def __eq__(self, other):
+        return math_ops.equal(self, other)
+
+    def __ne__(self, other):
+        return math_ops.not_equal(self, other)
+
+    # logical operators, for boolean masks
+    def __invert__(self):
+        if self.dtype.kind != "b":
+            raise TypeError(f"~ is defined for boolean tensors only, got {self.dtype}")
+        return Tensor(~self.data)
+
+    def __and__(self, other):
+        return Tensor(self.data & (other.data if isinstance(other, Tensor) else other))
+
+    def __or__(self, other):
+        return Tensor(self.data | (other.data if isinstance(other, Tensor) else other))
+
+    # --- small methods built on the ones in METHODS -------------------------------------------------
+    @property
+    def T(self) -> Tensor:
+        """All axes reversed (NumPy's .T)."""
+        return shape_ops.permute(self, *reversed(range(self.ndim))) if self.ndim > 1 else self
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped (a batch of matrices transposed)."""
+        return shape_ops.transpose(self, -2, -1)
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def expand_as(self, other) -> Tensor:
+        return shape_ops.expand(self, *other.shape)
+
+    def view_as(self, other) -> Tensor:
+        return shape_ops.reshape(self, *other.shape)
+
+    reshape_as = view_as
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        return self + 0.0 if self.requires_grad else Tensor(self.data.copy())
 
 
 class Parameter(Tensor):
@@ -300,3 +424,35 @@ def as_tensor(value, like: Tensor | None = None, dtype=None) -> Tensor:
     if like is not None and like.device != "cpu":
         data = backend.to_device(data, like.device)
     return Tensor(data)
+
+
+# ------------------------------------------------------------------------------------------------
+# The one cycle (see the module docstring): imported here, after Tensor and as_tensor exist.
+# ------------------------------------------------------------------------------------------------
+from engine import autograd  # noqa: E402
+from engine.ops import activation, arithmetic, indexing, matmul, misc, reduction  # noqa: E402
+from engine.ops import math as math_ops  # noqa: E402
+from engine.ops import shape as shape_ops  # noqa: E402
+
+# The PyTorch-named methods: x.name(*args) calls the engine function with x as its first argument,
+# e.g. x.sum(dim=1) is engine.ops.reduction.sum(x, dim=1) and x.exp() is engine.ops.math.exp(x).
+METHODS = {
+    # elementwise maths (engine/ops/math.py)
+    **{name: getattr(math_ops, name) for name in ("exp", "log", "log1p", "sqrt", "abs", "sin", "cos", "erf",
+                                                 "clip", "clamp", "sign", "maximum", "minimum")},
+    "pow": arithmetic.pow,
+    # activations (engine/ops/activation.py)
+    **{name: getattr(activation, name) for name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax",
+                                                   "softplus", "gelu", "elu", "leaky_relu")},
+    # reductions (engine/ops/reduction.py)
+    **{name: getattr(reduction, name) for name in ("sum", "mean", "max", "min", "var", "std", "logsumexp",
+                                                  "argmax", "argmin")},
+    # shapes (engine/ops/shape.py)
+    **{name: getattr(shape_ops, name) for name in ("reshape", "view", "permute", "transpose", "flatten",
+                                                  "squeeze", "unsqueeze", "expand", "broadcast_to", "flip",
+                                                  "repeat", "split", "chunk", "sum_to")},
+    "matmul": matmul.matmul,
+    "gather": indexing.gather,
+}
+for _name, _function in METHODS.items():
+    setattr(Tensor, _name, _function)

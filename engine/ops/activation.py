@@ -10,6 +10,8 @@ import math
 
 from engine.autograd import Function
 from engine.backend import scipy_module
+from engine.ops._axes import normalize_axes, resolve_dim
+from engine.ops.math import erf, exp, minimum, where
 
 
 class ReLU(Function):
@@ -47,8 +49,6 @@ class ELU(Function):
         return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
 
     def backward(self, gy):
-        from engine.ops.math import exp, minimum, where
-
         (x,) = self.inputs
         positive = x.data > 0
         return where(positive, gy, gy * exp(minimum(x, 0.0)) * self.alpha)
@@ -75,8 +75,6 @@ class GELU(Function):
         return (0.5 * x * (1 + erf(x * (1 / math.sqrt(2))))).astype(x.dtype, copy=False)
 
     def backward(self, gy):
-        from engine.ops.math import erf, exp
-
         (x,) = self.inputs
         if self.approximate == "tanh":
             c = math.sqrt(2 / math.pi)
@@ -127,8 +125,6 @@ class Softplus(Function):
         return xp.where(z > self.threshold, x, soft).astype(x.dtype, copy=False)
 
     def backward(self, gy):
-        from engine.ops.math import where
-
         (x,) = self.inputs
         linear = x.data * self.beta > self.threshold
         return where(linear, gy, gy * sigmoid(x * self.beta))
@@ -165,8 +161,6 @@ class LogSoftmax(Function):
         return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
 
     def backward(self, gy):
-        from engine.ops.math import exp
-
         y = self.output()
         return gy - exp(y) * gy.sum(dim=self.axis, keepdim=True)
 
@@ -201,8 +195,6 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 
 def _softmax_dim(x, dim, axis, op):
-    from engine.ops._axes import normalize_axes, resolve_dim
-
     d = resolve_dim(dim, axis, op)
     if d is None:
         raise TypeError(f"{op}: pass dim= (PyTorch no longer guesses it)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 
 from engine.autograd import Function
+from engine.ops.math import log, where
 
 
 class Add(Function):
@@ -94,8 +95,6 @@ class Pow(Function):
     def backward(self, gy):
         a, b = self.inputs
         y = self.output()
-        from engine.ops.math import log, where
-
         safe_log = log(where(a.data > 0, a, 1.0))
         return gy * b * a ** (b - 1.0), gy * y * safe_log
 

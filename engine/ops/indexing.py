@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from engine import backend
 from engine.autograd import Function
+from engine.tensor import Tensor
 
 
 def _is_basic(key) -> bool:
@@ -21,8 +22,6 @@ def _is_basic(key) -> bool:
 def _normalize_key(key, xp):
     """Tensors become arrays and boolean masks become integer index arrays (``nonzero``), so
     the backward can scatter-add with them."""
-    from engine.tensor import Tensor
-
     parts = key if isinstance(key, tuple) else (key,)
     out = []
     for p in parts:
@@ -121,8 +120,6 @@ class GatherBackward(Function):
 
 def gather(x, dim, index):
     """Pick values along ``dim`` at ``index`` (an integer tensor of x's rank), as torch.gather."""
-    from engine.tensor import Tensor
-
     if isinstance(index, Tensor):
         index = index.data
     if index.dtype.kind not in "iu":

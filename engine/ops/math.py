@@ -6,6 +6,7 @@ import math
 
 from engine.autograd import Function
 from engine.backend import scipy_module
+from engine.tensor import Tensor, as_tensor
 
 
 class Exp(Function):
@@ -207,8 +208,6 @@ def minimum(a, b):
 
 def where(condition, a, b):
     """Elementwise selection: a where condition is true, b elsewhere (all broadcast together)."""
-    from engine.tensor import Tensor, as_tensor
-
     if isinstance(condition, Tensor):
         condition = condition.data
     ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
@@ -220,15 +219,11 @@ def where(condition, a, b):
 
 def sign(x):
     """sign(x) in {-1, 0, 1}; not differentiable (returns a constant tensor)."""
-    from engine.tensor import Tensor
-
     return Tensor(x._xp.sign(x.data))
 
 
 def _compare(name):
     def compare(a, b):
-        from engine.tensor import Tensor, as_tensor
-
         ref = a if isinstance(a, Tensor) else b
         a, b = as_tensor(a, like=ref), as_tensor(b, like=ref)
         if a.device != b.device:

@@ -9,6 +9,8 @@ import numpy as np
 
 from engine.autograd import Function
 from engine.ops._axes import keep_shape, normalize_axes, resolve_dim
+from engine.ops.math import exp, log, where
+from engine.tensor import Tensor
 
 
 class Sum(Function):
@@ -52,8 +54,6 @@ class StdFromVariance(Function):
         return self.xp.sqrt(v)
 
     def backward(self, gy):
-        from engine.ops.math import where
-
         y = self.output()
         zero = y.data == 0
         safe = where(zero, 1.0, y)
@@ -145,8 +145,6 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     Subtracting the maximum keeps exp() from overflowing for logits of magnitude 1e4; since m
     is treated as a constant the gradient is still exactly softmax(x).
     """
-    from engine.ops.math import exp, log
-
     keepdim = keepdim if keepdims is None else keepdims
     axes = _axes_args(x, dim, axis, "logsumexp")
     m = x.data.max(axis=axes, keepdims=True)
@@ -168,8 +166,6 @@ def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def _arg(x, dim, keepdim, axis, keepdims, op):
-    from engine.tensor import Tensor
-
     keepdim = keepdim if keepdims is None else keepdims
     d = resolve_dim(dim, axis, op)
     if d is not None:

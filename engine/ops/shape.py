@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from engine.autograd import Function
 from engine.ops._axes import normalize_axes
+from engine.tensor import as_tensor
 
 
 class Reshape(Function):
@@ -262,8 +263,6 @@ def sum_to(x, shape):
 
 def cat(tensors, dim=0, *, axis=None):
     """Join tensors along an existing dimension. Alias: concat."""
-    from engine.tensor import as_tensor
-
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
