@@ -31,6 +31,7 @@ COURSE = [
     "05_convolutional_networks",
     "06_autoencoders",
     "07_recurrent_networks",
+    "08_segmentation",
     "09_registration",
     "13_reconstruction",
 ]
