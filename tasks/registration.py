@@ -155,9 +155,9 @@ def iterative_flows(config, pairs) -> tuple[np.ndarray, float]:
 
 
 # --------------------------------------------------------------------------------------------- evaluation
-def per_pair_metrics(pairs, flows) -> dict:
+def per_pair_metrics(pairs, flows, affine: bool = False) -> dict:
     """{metric: per-pair values}: Dice/TRE before and after (when labels/fields exist), folding, std log|J|,
-    and the mean squared intensity error after warping."""
+    the mean squared intensity error after warping, and with ``affine`` the error of the affine part."""
     import engine
     import engine.nn.functional as F
     from tasks.data.phantoms.deformation import warp_labels
@@ -178,6 +178,10 @@ def per_pair_metrics(pairs, flows) -> dict:
                              for p, t in zip(pairs.landmarks, pairs.field)]
         out["tre_after"] = [R.target_registration_error(p, u, t).mean()
                             for p, u, t in zip(pairs.landmarks, flows, pairs.field)]
+        if affine:  # the error of the affine part (least-squares fits of the true and estimated fields)
+            errors = [R.affine_parameter_error(*R.fit_affine(t), *R.fit_affine(u)) for u, t in zip(flows, pairs.field)]
+            for key in errors[0]:
+                out[f"affine_{key}"] = [e[key] for e in errors]
     return out
 
 
@@ -240,7 +244,8 @@ class RegistrationExperiment(Experiment):
         net_flows, net_seconds = network_flows(ctx, model, test)
         ctx.log(f"iterative baseline on {len(test)} test pairs")
         it_flows, it_seconds = iterative_flows(c, test)
-        summarize = lambda flows: summarize_cases(per_pair_metrics(test, flows), c.bootstrap, c.seed)  # noqa: E731
+        summarize = lambda flows: summarize_cases(per_pair_metrics(test, flows, c.affine and test.field is not None),  # noqa: E731
+                                                  c.bootstrap, c.seed)
         metrics = {
             "experiment": self.name, "dataset": description, "model": c.model,
             "split_sizes": {"train": len(train), "val": len(val), "test": len(test)},

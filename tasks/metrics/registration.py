@@ -34,6 +34,7 @@ __all__ = [
     "folding_fraction",
     "log_jacobian_std",
     "affine_parameter_error",
+    "fit_affine",
 ]
 
 
@@ -127,3 +128,18 @@ def affine_parameter_error(true_matrix, true_translation, est_matrix, est_transl
         out["rotation_error_deg"] = float(abs(angle))
         out["scale_error"] = float(abs(est["scale"][0] / true["scale"][0] - 1.0))
     return out
+
+
+def fit_affine(field):
+    """The affine part of a displacement: (M (d, d), t (d,)) minimising sum_x |M (x - c) + c + t - (x + u(x))|^2
+    (least squares over all pixels, c the centre; array-axis order, as phantoms.affine_displacement_field)."""
+    u = _field("fit_affine", field)
+    d = u.shape[0]
+    shape = u.shape[1:]
+    centre = (np.asarray(shape, dtype=np.float64) - 1) / 2.0
+    grid = np.stack(np.meshgrid(*[np.arange(s, dtype=np.float64) for s in shape], indexing="ij")).reshape(d, -1)
+    rel = grid - centre[:, None]
+    target = (grid + u.reshape(d, -1) - centre[:, None]).T  # (P, d) = M rel + t
+    design = np.concatenate([rel.T, np.ones((rel.shape[1], 1))], axis=1)  # (P, d + 1)
+    solution, *_ = np.linalg.lstsq(design, target, rcond=None)
+    return solution[:d].T, solution[d]

@@ -55,3 +55,11 @@ def test_affine_parameter_error_in_degrees_scale_and_pixels():
     assert err["translation_error"] == pytest.approx(3.0)
     wrap = R.affine_parameter_error(sim(179, 1), np.zeros(2), sim(-179, 1), np.zeros(2))
     assert wrap["rotation_error_deg"] == pytest.approx(2.0)  # across +-180 degrees
+
+
+def test_fit_affine_recovers_the_affine_part_of_a_field():
+    matrix, shift = phantom.random_affine(2, rotation=20, scale=0.2, shear=0.1, translation=5, seed=1)
+    field = phantom.affine_displacement_field(matrix, shift, (20, 24))
+    m, t = R.fit_affine(field)
+    np.testing.assert_allclose(m, matrix, atol=1e-5)
+    np.testing.assert_allclose(t, shift, atol=1e-4)
