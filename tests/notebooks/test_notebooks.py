@@ -33,6 +33,7 @@ COURSE = [
     "07_recurrent_networks",
     "08_segmentation",
     "09_registration",
+    "10_detection",
     "11_prediction",
     "12_enhancement",
     "13_reconstruction",
