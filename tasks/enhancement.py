@@ -125,8 +125,16 @@ def run_denoise(ctx) -> dict:
     from tasks.data.enhancement import low_dose_ct, random_split
 
     config = ctx.config
-    d = low_dose_ct(config.n_samples, config.image_size, config.dose, config.full_dose_i0, DATA_SEED)
-    parts = random_split(config.n_samples, DATA_SEED)
+    if config.dataset not in ("phantoms", "t1"):  # your own folder of pairs (inputs/ + targets/)
+        from tasks.data.enhancement import image_folder
+
+        d = image_folder(config.dataset, DATA_SEED)
+        if d["x"] is None:
+            raise UsageError(f"{config.dataset}: denoising needs inputs/ and targets/ folders of image pairs")
+        parts, d["hu_noise_std"] = d["split"], None
+    else:
+        d = low_dose_ct(config.n_samples, config.image_size, config.dose, config.full_dose_i0, DATA_SEED)
+        parts = random_split(config.n_samples, DATA_SEED)
     x = {s: d["x"][i] for s, i in parts.items()}
     y = {s: d["y"][i] for s, i in parts.items()}
     L = config.data_range or 1.0
@@ -175,8 +183,13 @@ def run_superres(ctx) -> dict:
                                                             config.n_patches, DATA_SEED)
         split_info = {"positions": sl["positions"], "train_patches": config.n_patches}
     else:
-        d = data.resolution_phantoms(config.n_samples, config.image_size, f, DATA_SEED)
-        parts = data.random_split(config.n_samples, DATA_SEED)
+        if config.dataset == "phantoms":
+            d = data.resolution_phantoms(config.n_samples, config.image_size, f, DATA_SEED)
+            parts = data.random_split(config.n_samples, DATA_SEED)
+        else:  # your own high-resolution images, degraded by the same block-averaging rule
+            folder = data.image_folder(config.dataset, DATA_SEED)
+            d = {"high": folder["y"], "low": data.block_average(folder["y"], (f, f))}
+            parts = folder["split"]
         low = {s: d["low"][i] for s, i in parts.items()}
         high = {s: d["high"][i] for s, i in parts.items()}
         scale, split_info = (f, f), {"split_sizes": {s: int(len(i)) for s, i in parts.items()}}
@@ -306,8 +319,10 @@ class EnhancementExperiment(Experiment):
         Option("task", str, "denoise", "denoise, superres or synthesis", choices=TASKS),
         Option("model", str, None, "network: dncnn/redcnn (denoise), srcnn/espcn (superres), unet (synthesis); "
                "default the first", nullable=True, choices=sum(MODELS.values(), ())),
-        Option("dataset", str, "phantoms", "superres data: phantoms, or t1 (the volunteer T1 volume)",
-               choices=("phantoms", "t1")),
+        Option("dataset", str, "phantoms", "phantoms; t1 (superres: the volunteer T1 volume); or a folder: "
+               "inputs/ + targets/ image pairs (denoise) or images/ (superres: high-resolution images, "
+               "block-averaged by --factor); 2D one-channel PNG/.npy/NIfTI of one size, scaled to [0, 1] by "
+               "the targets' min and max, split 70/15/15"),
         Option("data_dir", str, None, "folder holding chris_t1.nii.gz (default: ../shared/data/mri/volunteer_3d)",
                nullable=True),
         Option("plane", str, "axial", "superres on t1: axial (in-plane) or through (thick slices -> isotropic)",
@@ -334,7 +349,16 @@ class EnhancementExperiment(Experiment):
     )
 
     def check(self, config) -> None:
+        from pathlib import Path
+
         model = config.model or MODELS[config.task][0]
+        if config.dataset not in ("phantoms", "t1"):
+            if not Path(config.dataset).is_dir():
+                raise UsageError(f"--dataset {config.dataset}: not phantoms or t1, and no such folder")
+            if config.task == "synthesis":
+                raise UsageError("--task synthesis runs on the MRI/CT phantoms only (--dataset phantoms)")
+        elif config.dataset == "t1" and config.task != "superres":
+            raise UsageError("--dataset t1 is for --task superres")
         if model not in MODELS[config.task]:
             raise UsageError(f"--model {model} does not do --task {config.task}; choose from "
                              f"{', '.join(MODELS[config.task])}")
@@ -343,8 +367,8 @@ class EnhancementExperiment(Experiment):
                 raise UsageError(f"--factor {config.factor} does not divide --image-size {config.image_size}")
             if config.dataset == "t1" and config.patch % config.factor:
                 raise UsageError(f"--factor {config.factor} does not divide --patch {config.patch}")
-            if config.dataset == "phantoms" and config.plane != "axial":
-                raise UsageError("--plane through needs --dataset t1 (the phantom pairs are 2D images)")
+            if config.dataset != "t1" and config.plane != "axial":
+                raise UsageError("--plane through needs --dataset t1 (phantoms and folders hold 2D images)")
             if model == "espcn" and config.plane == "through":
                 raise UsageError("espcn upsamples both axes (pixel shuffle); use srcnn for --plane through")
             if config.dataset == "t1" and config.factor == 3:

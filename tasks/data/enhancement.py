@@ -19,6 +19,11 @@
   test, ... and ``gap`` slices are dropped at every change of split, so no training slice neighbours
   a validation or test slice. Slices with less than 10% of head are left out.
 * MRI to CT (``mri_ct_pairs``): T1 phantoms and CT in HU of the same anatomy, with the body mask.
+* Your own images (``image_folder``): ``FOLDER/inputs/`` + ``FOLDER/targets/`` with the same file names
+  (denoising pairs), or ``FOLDER/images/`` alone (high-resolution images, for super-resolution by
+  the block-averaging rule above). 2D, one channel, PNG/.npy/NIfTI, all of one size; both images of
+  a pair are scaled to [0, 1] by the targets' overall minimum and maximum (so a pair keeps its
+  relation); a seeded 70/15/15 split by image.
 """
 
 from __future__ import annotations
@@ -172,6 +177,59 @@ def training_patches(low: np.ndarray, high: np.ndarray, scale, patch: int, n: in
             if len(highs) == n:
                 break
     return np.stack(lows), np.stack(highs)
+
+
+# ------------------------------------------------------------------------------------ your own folder
+def _files(folder: Path) -> dict:
+    from tasks.userdata import IMAGE_SUFFIXES
+
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder")
+    found = {}
+    for p in sorted(folder.iterdir()):
+        name = p.name.lower()
+        suffix = next((x for x in IMAGE_SUFFIXES if name.endswith(x)), None)
+        if p.is_file() and suffix:
+            found[p.name[: -len(suffix)]] = p
+    if not found:
+        raise UsageError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def _read_2d(path: Path) -> np.ndarray:
+    from tasks.userdata import read_image
+
+    image = read_image(path)
+    if image.shape[0] != 1 or image.ndim != 3:
+        raise UsageError(f"{path}: expected a 2D one-channel image, got shape {tuple(image.shape)} (channels first)")
+    return image
+
+
+def image_folder(path, seed: int) -> dict:
+    """{"x": inputs or None, "y": targets (N, 1, H, W) in [0, 1], "files", "split": {split: indices}}."""
+    root = Path(path)
+    paired = (root / "inputs").is_dir() or (root / "targets").is_dir()
+    targets = _files(root / ("targets" if paired else "images"))
+    inputs = _files(root / "inputs") if paired else {}
+    for stem, p in {**inputs, **targets}.items():
+        if paired and (stem not in inputs or stem not in targets):
+            other = "targets" if stem not in targets else "inputs"
+            raise UsageError(f"{p}: no file of the same name in {other}/")
+    stems = sorted(targets)
+    y = [_read_2d(targets[s]) for s in stems]
+    x = [_read_2d(inputs[s]) for s in stems] if paired else None
+    for i, s in enumerate(stems):
+        if x is not None and x[i].shape != y[i].shape:
+            raise UsageError(f"{inputs[s]}: input shape {x[i].shape[1:]} does not match its target's {y[i].shape[1:]}")
+        if y[i].shape != y[0].shape:
+            raise UsageError(f"{targets[s]}: size {y[i].shape[1:]} differs from {targets[stems[0]]} "
+                             f"{y[0].shape[1:]}; crop or resize the images to one size first")
+    y = np.stack(y)
+    lo, hi = float(y.min()), float(y.max())
+    scale = hi - lo if hi > lo else 1.0
+    out = {"y": (y - lo) / scale, "x": None if x is None else (np.stack(x) - lo) / scale,
+           "files": [targets[s].name for s in stems], "split": random_split(len(stems), seed)}
+    return out
 
 
 # ------------------------------------------------------------------------------------ MRI -> CT

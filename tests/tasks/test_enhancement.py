@@ -86,8 +86,48 @@ def test_synthesis_l1_and_adversarial(tmp_path):
     (["--task", "superres", "--dataset", "t1", "--plane", "through", "--model", "espcn"], "use srcnn"),
     (["--task", "denoise", "--model", "srcnn"], "--model srcnn does not do --task denoise"),
     (["--task", "superres", "--plane", "through"], "--plane through needs --dataset t1"),
+    (["--dataset", "no/such/folder"], "--dataset no/such/folder: not phantoms or t1, and no such folder"),
 ])
 def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, args, fragment):
     code = main(["run", "enhancement", "--quick", "--quiet", "--out", str(tmp_path / "bad"), *args])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and fragment in err, err
+
+
+def _pair_folder(root, n=20, size=32, bad=None):
+    rng = np.random.default_rng(0)
+    (root / "inputs").mkdir(parents=True)
+    (root / "targets").mkdir()
+    for i in range(n):
+        clean = np.full((size, size), 100.0) + 50.0 * (np.arange(size) > size // 2)
+        np.save(root / "targets" / f"c{i:02d}.npy", clean)
+        noisy = clean + 10.0 * rng.normal(size=clean.shape)
+        if bad == "shape" and i == 3:
+            noisy = np.pad(noisy, ((0, 0), (0, 2)), mode="edge")
+        np.save(root / "inputs" / f"c{i:02d}.npy", noisy)
+    if bad == "missing":
+        (root / "inputs" / "c05.npy").unlink()
+    return root
+
+
+def test_your_own_denoising_pairs_run_and_bad_folders_are_one_line(tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "pairs")
+    _, m = _run(tmp_path, "own", "--dataset", str(folder), "--epochs", "1")
+    test = m["test"]
+    assert test["input (low dose)"]["n"] == 3  # 15% of 20 pairs
+    assert test[f"tv ({m['baselines']['selected']['tv']})"]["psnr"] > test["input (low dose)"]["psnr"] + 3
+    for bad, fragment in (("shape", "c03.npy: input shape (32, 34) does not match its target's (32, 32)"),
+                          ("missing", "c05.npy: no file of the same name in inputs/")):
+        folder = _pair_folder(tmp_path / bad, bad=bad)
+        code = main(["run", "enhancement", "--quick", "--quiet", "--out", str(tmp_path / f"r{bad}"),
+                     "--dataset", str(folder)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and fragment in err, err
+    images = tmp_path / "hr" / "images"
+    images.mkdir(parents=True)
+    for i in range(12):
+        np.save(images / f"i{i}.npy", np.ones((30, 30)))
+    code = main(["run", "enhancement", "--quick", "--quiet", "--out", str(tmp_path / "rhr"), "--task", "superres",
+                 "--factor", "4", "--dataset", str(tmp_path / "hr")])
+    err = capsys.readouterr().err
+    assert code == 2 and "scale factor (4, 4) does not divide the image size (30, 30)" in err, err
