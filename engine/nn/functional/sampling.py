@@ -259,46 +259,53 @@ class GridSample(Function):
         n, c, *sizes = x.shape
         d = len(sizes)
         points = grid.reshape(n, -1, d)
-        coords, self.chain = [], []
+        strides = [1] * d
+        for axis in range(d - 2, -1, -1):
+            strides[axis] = strides[axis + 1] * sizes[axis + 1]
+        # per axis, the one or two neighbours: (stride * clamped index, in-bounds mask or None, masked factor,
+        # sign of d factor / d p); computed once per axis, shared by the 2^d corners
+        sides, self.chain = [], []
         for axis, size in enumerate(sizes):
             g = points[:, :, d - 1 - axis]
             if self.align_corners:
                 raw, scale = (g + 1.0) / 2.0 * float(size - 1), (size - 1) / 2.0
             else:
                 raw, scale = ((g + 1.0) * float(size) - 1.0) / 2.0, size / 2.0
-            folded, slope = _fold(raw, size, self.padding_mode, self.align_corners, xp)
-            coords.append(folded)
-            self.chain.append(slope * scale)  # d folded / d grid component
-        if self.mode == "nearest":
-            per_axis = [[(xp.rint(p).astype(xp.int64), None, None)] for p in coords]
-        else:
-            per_axis = []
-            for p in coords:
+            p, slope = _fold(raw, size, self.padding_mode, self.align_corners, xp)
+            self.chain.append(slope * scale)  # d p / d grid component
+            if self.mode == "nearest":
+                candidates = [(xp.rint(p).astype(xp.int64), None, None)]
+            else:
                 low = xp.floor(p)
                 t = p - low
                 low = low.astype(xp.int64)
-                per_axis.append([(low, 1.0 - t, -1.0), (low + 1, t, 1.0)])
+                candidates = [(low, 1.0 - t, -1.0), (low + 1, t, 1.0)]
+            axis_sides = []
+            for index, factor, sign in candidates:
+                ok = None
+                if self.padding_mode == "zeros":  # folded coordinates never leave [0, size - 1]
+                    ok = ((index >= 0) & (index < size)).astype(x.dtype)
+                    factor = ok if factor is None else factor * ok
+                axis_sides.append((xp.clip(index, 0, size - 1) * strides[axis], ok, factor, sign))
+            sides.append(axis_sides)
         flats, weights, self.taps = [], [], []
-        for choice in itertools.product(*per_axis):
-            flat, valid = None, None
-            for (index, _, _), size in zip(choice, sizes):
-                ok = (index >= 0) & (index < size)
-                index = xp.clip(index, 0, size - 1)
-                flat = index if flat is None else flat * size + index
-                valid = ok if valid is None else valid & ok
-            valid = valid.astype(x.dtype)
-            factors = [f for _, f, _ in choice]
-            weight = valid
-            if self.mode != "nearest":
-                for f in factors:
-                    weight = weight * f
+        for choice in itertools.product(*sides):
+            flat = choice[0][0]
+            for side in choice[1:]:
+                flat = flat + side[0]
+            weight = None
+            for _, _, factor, _ in choice:
+                if factor is not None:
+                    weight = factor if weight is None else weight * factor
             flats.append(flat)
-            weights.append(weight)
-            self.taps.append((valid, factors, [sign for _, _, sign in choice]))
+            weights.append(xp.ones(flat.shape, dtype=x.dtype) if weight is None else weight)
+            self.taps.append(choice)
         self.index = xp.concatenate(flats, axis=1)  # (N, T * Q)
         self.weight = xp.stack(weights, axis=1)  # (N, T, Q)
         q = points.shape[1]
-        self.values = xp.take_along_axis(x.reshape(n, c, -1), self.index[:, None, :], axis=2).reshape(n, c, -1, q)
+        spatial = x[0, 0].size
+        rows = xp.arange(n * c, dtype=self.index.dtype).reshape(n, c, 1) * spatial
+        self.values = x.reshape(-1).take(rows + self.index[:, None, :]).reshape(n, c, -1, q)  # (N, C, T, Q)
         out = (self.values * self.weight[:, None]).sum(axis=2)
         return out.reshape(n, c, *grid.shape[1:-1])
 
@@ -321,13 +328,14 @@ class GridSample(Function):
                 comps = []
                 for axis in range(d):
                     total = None
-                    for t, (valid, factors, signs) in enumerate(self.taps):
-                        dw = valid * signs[axis]
-                        for b, f in enumerate(factors):
+                    for t, choice in enumerate(self.taps):
+                        # d w_t / d p_axis = sign * in-bounds(axis) * prod over the other axes of their factors
+                        _, ok, _, sign = choice[axis]
+                        dw = seen[:, t] if ok is None else seen[:, t] * ok
+                        for b, (_, _, factor, _) in enumerate(choice):
                             if b != axis:
-                                dw = dw * f
-                        term = dw * seen[:, t]
-                        total = term if total is None else total + term
+                                dw = dw * factor
+                        total = dw * sign if total is None else total + dw * sign
                     comps.append(total * self.chain[axis])
                 ggrid = xp.stack(comps[::-1], axis=-1).reshape(grid.shape)  # grid order (x, y[, z])
         return gx, ggrid
