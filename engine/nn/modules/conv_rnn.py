@@ -23,9 +23,9 @@ Parameters are named and laid out as the LSTM's/GRU's with convolution kernels i
 matrices: weight_ih (G*C_h, C_in, kh, kw), weight_hh (G*C_h, C_h, kh, kw), bias_ih, bias_hh
 (G*C_h,), initialised as PyTorch initialises a Conv2d, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
 fan_in = channels * kh * kw. The gate maths is shared with the LSTM/GRU
-(engine.nn.functional.recurrent.lstm_update / gru_update) and written with engine operations;
-the convolutions have a first-order (raw-array) backward, so create_graph=True through these
-cells raises. Their cost is in the convolutions.
+(engine.nn.functional.recurrent.lstm_update / gru_update) and written with engine operations,
+so these cells are differentiable twice (create_graph=True goes through the convolutions'
+differentiable backward). Their cost is in the convolutions.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ the shapes of what they are given.
     output, (h_n, c_n) = lstm(x)        # x: (N, T, 64) -> output: (N, T, 128), h_n: (2, N, 128)
 
 ``fused=True`` (default) runs each layer's time loop as one Function with a hand-written
-backward (fast, first-order only); ``fused=False`` builds the graph step by step from engine
-operations (readable, twice differentiable). Both compute the same values.
+backward (fast); ``fused=False`` builds the graph step by step from engine operations (readable).
+Both compute the same values and both are differentiable twice (the fused layer's create_graph
+backward differentiates the step-by-step equations).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import warnings
 from engine import backend
 from engine.dtypes import get_default_dtype
 from engine.nn import init
-from engine.nn.functional import recurrent as R
+from engine.nn.functional import recurrent
 from engine.nn.module import Module
 from engine.tensor import Parameter, Tensor
 
@@ -126,7 +127,7 @@ class RNNCell(_CellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, [("hx", hx)])
-        h = R.rnn_cell(x, h, *self._weights(), nonlinearity=self.nonlinearity, fused=self.fused)
+        h = recurrent.rnn_cell(x, h, *self._weights(), nonlinearity=self.nonlinearity, fused=self.fused)
         return h if batched else h.squeeze(0)
 
     def extra_repr(self) -> str:
@@ -149,7 +150,7 @@ class LSTMCell(_CellBase):
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
             raise TypeError(f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
         x, (h, c), batched = self._prepare(input, [("h", hx[0]), ("c", hx[1])])
-        h, c = R.lstm_cell(x, (h, c), *self._weights(), fused=self.fused)
+        h, c = recurrent.lstm_cell(x, (h, c), *self._weights(), fused=self.fused)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
 
@@ -164,7 +165,7 @@ class GRUCell(_CellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, [("hx", hx)])
-        h = R.gru_cell(x, h, *self._weights(), fused=self.fused)
+        h = recurrent.gru_cell(x, h, *self._weights(), fused=self.fused)
         return h if batched else h.squeeze(0)
 
 
@@ -262,9 +263,9 @@ class _RNNBase(Module):
         return output.transpose(0, 1) if self.batch_first else output
 
     def _run(self, x, hx):
-        return R._recurrent(self.kind, x, hx, self._weights(), self.num_layers, self.bidirectional, self.dropout,
-                            self.training, self.fused, getattr(self, "nonlinearity", "tanh"),
-                            name=type(self).__name__)
+        return recurrent._recurrent(self.kind, x, hx, self._weights(), self.num_layers, self.bidirectional,
+                                    self.dropout, self.training, self.fused, getattr(self, "nonlinearity", "tanh"),
+                                    name=type(self).__name__)
 
     def forward(self, input, hx=None):
         """input: (T, N, I), or (N, T, I) with batch_first, or (T, I) unbatched;

@@ -111,13 +111,14 @@ RECURRENT = ("lstm", "gru", "rnn_reverse")
 
 def _unpool(x):
     """max_unpool2d at the positions a fixed max_pool2d chose (the indices are constants)."""
-    _, index = F.max_pool2d(engine.tensor(np.random.default_rng(9).standard_normal((1, 2, 4, 6))), 2,
-                            return_indices=True)
+    data = np.random.default_rng(9).standard_normal((1, 2, 4, 6))
+    _, index = F.max_pool2d(engine.tensor(data, device=x.device), 2, return_indices=True)
     return F.max_unpool2d(x, index, 2)
 
 
-def _running(c):
-    return engine.tensor(np.linspace(-0.5, 0.5, c)), engine.tensor(np.linspace(0.5, 2.0, c))
+def _running(c, device):
+    return (engine.tensor(np.linspace(-0.5, 0.5, c), device=device),
+            engine.tensor(np.linspace(0.5, 2.0, c), device=device))
 
 
 # layers checked for second derivatives only (their fast path is their only form, or they are
@@ -127,7 +128,7 @@ SECOND_ORDER = {
     "layer_norm": (lambda x, w, b: F.layer_norm(x, (3, 4), w, b), [(2, 3, 4), (3, 4), (3, 4)]),
     "group_norm": (lambda x, w, b: F.group_norm(x, 2, w, b), [(2, 4, 3), (4,), (4,)]),
     "instance_norm": (lambda x, w, b: F.instance_norm(x, weight=w, bias=b), [(2, 2, 5), (2,), (2,)]),
-    "batch_norm_eval": (lambda x, w, b: F.batch_norm(x, *_running(2), w, b, training=False),
+    "batch_norm_eval": (lambda x, w, b: F.batch_norm(x, *_running(2, x.device), w, b, training=False),
                         [(3, 2, 4), (2,), (2,)]),
     "adaptive_max_pool2d": (lambda x: F.adaptive_max_pool2d(x, (3, 2)), [(1, 2, 7, 5)]),
     "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (3, 2)), [(1, 2, 7, 5)]),
@@ -181,9 +182,9 @@ def test_fast_layer_equals_its_reference_outputs_and_gradients(name, dtype, devi
         np.testing.assert_allclose(a, b, **tol, err_msg=f"{name}: gradient of input {i}")
 
 
-@pytest.mark.parametrize("name", list(LAYERS))
+@pytest.mark.parametrize("name", list(LAYERS) + list(SECOND_ORDER))
 def test_differentiable_backward_equals_the_array_fast_path(name, device):
-    fast, _, shapes = LAYERS[name]
+    fast, shapes = (LAYERS[name][0], LAYERS[name][2]) if name in LAYERS else SECOND_ORDER[name]
     _, g_arrays = _grads(fast, _leaves(shapes, np.float64, device))
     _, g_tensors = _grads(fast, _leaves(shapes, np.float64, device), create_graph=True)
     for a, b in zip(g_arrays, g_tensors):
