@@ -25,6 +25,7 @@ from engine.nn.modules.conv_rnn import ConvGRUCell, ConvLSTM, ConvLSTMCell  # no
 from engine.nn.modules.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d  # noqa: F401
 from engine.nn.modules.embedding import Embedding  # noqa: F401
 from engine.nn.modules.flatten import Flatten, Unflatten  # noqa: F401
+from engine.nn.modules.fold import Fold, Unfold  # noqa: F401
 from engine.nn.modules.instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d  # noqa: F401
 from engine.nn.modules.linear import Identity, Linear  # noqa: F401
 from engine.nn.modules.normalization import GroupNorm, LayerNorm  # noqa: F401

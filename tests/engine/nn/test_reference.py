@@ -249,6 +249,10 @@ def test_unfold_and_fold_match_pytorch(torch):
     c = rng.standard_normal(ours.shape)
     np.testing.assert_allclose(F.fold(engine.tensor(c), (7, 6), **kw).numpy(),
                                torch.nn.functional.fold(torch.tensor(c), (7, 6), **kw).numpy(), rtol=1e-12)
+    # and as layers (nn.Unfold / nn.Fold, same arguments as PyTorch's)
+    np.testing.assert_allclose(nn.Unfold(**kw)(engine.tensor(x)).numpy(), theirs, rtol=1e-12)
+    np.testing.assert_allclose(nn.Fold((7, 6), **kw)(engine.tensor(c)).numpy(),
+                               torch.nn.Fold((7, 6), **kw)(torch.tensor(c)).numpy(), rtol=1e-12)
 
 
 def test_fold_and_unfold_errors_name_the_shapes():
