@@ -327,3 +327,25 @@ def test_leaves_never_share_gradient_memory():
     (a + b.reshape(2)).sum().backward()  # Add hands one array to both; reshape makes a view of it
     a.grad.data[...] = 0.0
     np.testing.assert_array_equal(b.grad.numpy(), [[1.0, 1.0]])
+
+
+def test_every_function_in_the_engine_has_a_differentiable_backward():
+    """No op is first-order only: each Function subclass shipped with the engine (and its layers,
+    losses and task ops) writes ``backward`` with Tensors; backward_arrays is only ever an extra."""
+    import importlib
+    import pkgutil
+
+    import engine.nn.functional
+
+    for info in pkgutil.iter_modules(engine.nn.functional.__path__, "engine.nn.functional."):
+        importlib.import_module(info.name)
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    concrete = [c for c in subclasses(Function) if not c.__subclasses__()]  # leaves, not shared bases
+    missing = sorted(c.__qualname__ for c in concrete
+                     if c.__module__.startswith("engine.") and c.backward is Function.backward)
+    assert not missing, f"Functions without a differentiable backward: {missing}"
