@@ -154,23 +154,25 @@ def find_shared_file(relative: str, given: str | None) -> Path:
 
 # ----------------------------------------------------------------------------------------- training
 def fit_network(ctx, model, loss_fn, train, val, metrics, monitor: str, mode: str = "max", subdir: str | None = None,
-                shuffle: bool = True):
+                shuffle: bool = True, settings: dict | None = None):
     """Train ``model`` with the framework's ``fit`` on host arrays train = (x, y), val = (x, y).
 
     subdir: train inside ``<run>/<subdir>`` (its own checkpoints and history), for the extra models
     of cross-validation folds; the main model uses the run folder itself (and can resume).
+    settings: training options resolved by the experiment where an option's default depends on the
+    data (e.g. {"epochs": 300} for a table, 20 for images); they replace those options' values.
     Returns the FitResult; the model holds the weights of the best validation epoch.
     """
     from engine.data import DataLoader, TensorDataset
     from tasks.context import RunContext
+    from tasks.options import Config
     from tasks.training import fit
 
-    run_ctx = ctx
-    if subdir is not None:
-        folder = ctx.run_dir / subdir
-        folder.mkdir(parents=True, exist_ok=True)
-        run_ctx = RunContext(ctx.experiment, ctx.config, folder)
-    config = ctx.config
+    config = ctx.config if not settings else Config({**ctx.config.to_dict(), **settings})
+    folder = ctx.run_dir if subdir is None else ctx.run_dir / subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    run_ctx = ctx if subdir is None and not settings else RunContext(
+        ctx.experiment, config, folder, ctx.resume_from if subdir is None else None)
     loader = DataLoader(TensorDataset(*train), batch_size=config.batch_size, shuffle=shuffle, seed=config.seed)
     val_loader = DataLoader(TensorDataset(*val), batch_size=max(len(val[0]), 1))
     return fit(run_ctx, model, loss_fn, loader, val_loader, metrics=metrics, monitor=monitor, mode=mode)

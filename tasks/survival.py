@@ -151,6 +151,13 @@ def _targets(t, e) -> np.ndarray:
     return np.stack([t, e.astype(np.float64)], axis=1).astype(np.float32)
 
 
+def settings(config, images: bool, n_train: int) -> dict:
+    """The training options whose defaults depend on the data (see the options' help)."""
+    auto = {"epochs": (2 if config.quick else 20) if images else (40 if config.quick else 300),
+            "batch_size": 64 if images else n_train, "lr": 2e-3 if images else 5e-3, "width": 8 if images else 32}
+    return {k: auto[k] if config.get(k) is None else config.get(k) for k in auto}
+
+
 def fit_net(ctx, data: SurvivalData, x_tr, rows_tr, x_va, rows_va, subdir=None):
     """DeepSurv (tables) or a CNN (images), selected on the validation partial likelihood."""
     import engine.nn.functional as F
@@ -159,10 +166,11 @@ def fit_net(ctx, data: SurvivalData, x_tr, rows_tr, x_va, rows_va, subdir=None):
     from tasks.metrics import concordance_index
 
     config = ctx.config
+    resolved = settings(config, data.is_images, len(rows_tr))
     if data.is_images:
-        model = build_model("vgg", 1, 1, data.images.shape[2:], width=config.width)
+        model = build_model("vgg", 1, 1, data.images.shape[2:], width=resolved["width"])
     else:
-        model = DeepSurv(x_tr.shape[1], hidden=(config.width,) * config.layers, dropout=config.dropout)
+        model = DeepSurv(x_tr.shape[1], hidden=(resolved["width"],) * config.layers, dropout=config.dropout)
     model.to(config.device)
 
     def loss_fn(out, target):
@@ -173,7 +181,8 @@ def fit_net(ctx, data: SurvivalData, x_tr, rows_tr, x_va, rows_va, subdir=None):
 
     result = fit_network(ctx, model, loss_fn, (x_tr, _targets(data.time[rows_tr], data.event[rows_tr])),
                          (x_va, _targets(data.time[rows_va], data.event[rows_va])),
-                         metrics={"c_index": c_index}, monitor="val_loss", mode="min", subdir=subdir)
+                         metrics={"c_index": c_index}, monitor="val_loss", mode="min", subdir=subdir,
+                         settings={k: v for k, v in resolved.items() if k != "width"})
     return model, result
 
 
@@ -276,14 +285,21 @@ class SurvivalExperiment(Experiment):
         Option("n_subjects", int, 500, "phantom cohort size", quick=200, low=30, high=100_000),
         Option("ties", str, "efron", "handling of tied event times in the partial likelihood",
                choices=("efron", "breslow")),
-        Option("width", int, 32, "DeepSurv hidden width (or the CNN's channel width for images: use 8)", low=1,
-               high=4096),
+        Option("width", int, None, "DeepSurv hidden width (default 32), or the image CNN's channel width "
+               "(default 8)", low=1, high=4096, nullable=True),
         Option("layers", int, 2, "DeepSurv hidden layers", low=1, high=10),
         Option("dropout", float, 0.2, "DeepSurv dropout after each hidden layer", low=0.0, high=0.9),
         Option("cv_folds", int, 5, "cross-validation folds (tabular data)", quick=3, low=2, high=50),
         Option("cv_repeats", int, 3, "repeats of the cross-validation with new folds (0: none)", quick=1, low=0,
                high=100),
-        *[o for o in training_options(epochs=300, lr=5e-3, batch_size=4096, quick_epochs=40, schedule="constant")],
+        Option("epochs", int, None, "training epochs (default: 300 full-batch steps for tables, 20 epochs for images; "
+               "--quick: 40 and 2)", low=1, high=100_000, nullable=True),
+        Option("batch_size", int, None, "mini-batch size; the Cox loss compares patients within a batch (default: the "
+               "whole training set for tables, 64 for images)", low=2, high=1_000_000, nullable=True),
+        Option("lr", float, None, "learning rate (default: 5e-3 for tables, 2e-3 for images)", low=0.0,
+               open_low=True, high=10.0, nullable=True),
+        *[o for o in training_options(epochs=300, lr=5e-3, schedule="constant")
+          if o.name not in ("epochs", "batch_size", "lr")],
     )
 
     def check(self, config) -> None:
@@ -325,6 +341,7 @@ class SurvivalExperiment(Experiment):
             "experiment": self.name, "dataset": data.name, "model": "cnn" if data.is_images else "deepsurv",
             "network": "image Cox CNN (VGG-style)" if data.is_images else "DeepSurv",
             "split_sizes": {"train": len(tr), "val": len(va), "test": len(te)},
+            "training": settings(config, data.is_images, len(tr)),
             "model_info": {"network": {"parameters": net.num_parameters(), "best_epoch": result.best_epoch,
                                        "train_seconds": result.train_seconds},
                            "linear_cox": cox_info},
