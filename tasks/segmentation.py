@@ -109,14 +109,11 @@ def _tiles(images, labels, patch):
 
 
 def pooled_dice(pred, target, k) -> float:
-    """Mean over foreground classes of the Dice pooled over all voxels (argmax labels)."""
-    scores = []
-    for c in range(1, k):
-        p, t = pred == c, target == c
-        total = p.sum() + t.sum()
-        if t.any():
-            scores.append(2.0 * (p & t).sum() / total)
-    return float(np.mean(scores)) if scores else float("nan")
+    """Mean over the foreground classes present in ``target`` of the Dice pooled over all voxels; with no
+    foreground in ``target`` at all, 1 when ``pred`` has none either and 0 otherwise (the empty-mask rule)."""
+    scores = [2.0 * ((pred == c) & (target == c)).sum() / ((pred == c).sum() + (target == c).sum())
+              for c in range(1, k) if (target == c).any()]
+    return float(np.mean(scores)) if scores else float(not (pred > 0).any())
 
 
 def _random_flips(x, y, rng):

@@ -97,3 +97,17 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, case, args, messag
                  "--depth", "4", *args])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_validation_dice_pools_voxels_and_follows_the_empty_mask_rule():
+    from tasks.segmentation import pooled_dice
+
+    target = np.zeros((2, 4, 4), int)
+    target[0, :2, :2] = 1  # 4 voxels of class 1
+    target[1, :1] = 2  # 4 voxels of class 2
+    pred = target.copy()
+    pred[0, 0, 0] = 0  # one missed voxel of class 1
+    assert pooled_dice(pred, target, 3) == pytest.approx((2 * 3 / 7 + 1.0) / 2)
+    assert pooled_dice(pred, target, 4) == pytest.approx((2 * 3 / 7 + 1.0) / 2)  # class 3 absent: left out
+    empty = np.zeros((1, 4, 4), int)
+    assert pooled_dice(empty, empty, 2) == 1.0 and pooled_dice(empty + 1, empty, 2) == 0.0
