@@ -17,6 +17,8 @@ and for synthesis the MAE in HU inside the body (and inside bone, where T1 MRI h
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from tasks.errors import UsageError
@@ -291,6 +293,8 @@ def train_synthesis(ctx, sp):
         row = {"epoch": epoch, **{f"train_{k}": float(np.mean([r[k] for r in losses])) for k in losses[0]},
                "val_mae_hu": val_mae}
         history.append(row)
+        with open(ctx.run_dir / "history.jsonl", "a", encoding="utf-8") as f:  # one line per epoch, as fit() writes
+            f.write(json.dumps(row) + "\n")
         ctx.log(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
         if best is None or val_mae < best[0]:
             best = (val_mae, epoch)

@@ -76,6 +76,9 @@ def test_synthesis_l1_and_adversarial(tmp_path):
     assert pwl["mae_hu"] < 200 and pwl["mae_bone_hu"] > 300
     assert test["u-net, L1"]["mae_hu"] < 500  # trained: an untrained generator is off by ~900 HU
     assert m["network"]["adversarial"] is False
+    history = [json.loads(line) for line in (tmp_path / "l1" / "history.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert min(row["val_mae_hu"] for row in history) == pytest.approx(m["network"]["val_mae_hu"])
     _, adv = _run(tmp_path, "adv", "--task", "synthesis", "--adversarial")
     assert "u-net, L1 + adversarial" in adv["test"] and adv["network"]["discriminator_parameters"] > 0
 
