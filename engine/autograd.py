@@ -279,25 +279,27 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
             gxs = fn.backward_arrays(*(g.data for g in gys)) if arrays else fn.backward(*gys)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
-            method = f"{type(fn).__name__}.{'backward_arrays' if arrays else 'backward'}"
             if len(gxs) != len(fn.inputs):
-                raise RuntimeError(f"{method} returned {len(gxs)} gradients for {len(fn.inputs)} inputs")
+                raise RuntimeError(
+                    f"{_method(fn, arrays)} returned {len(gxs)} gradients for {len(fn.inputs)} inputs")
             for i, (x, gx) in enumerate(zip(fn.inputs, gxs)):
                 if gx is None or not x.requires_grad:
                     continue
                 if arrays:
                     if not backend.is_array(gx):
                         raise TypeError(
-                            f"{method} returned a {type(gx).__name__} as the gradient of input {i}; the raw-array "
-                            f"fast path must return arrays (or None)"
+                            f"{_method(fn, arrays)} returned a {type(gx).__name__} as the gradient of input {i}; "
+                            f"the raw-array fast path must return arrays (or None)"
                         )
                     gx = Tensor._from_op(gx, False)  # the documented contract: arrays become constants
                 elif not isinstance(gx, Tensor):
                     raise TypeError(
-                        f"{method} returned a {type(gx).__name__} as the gradient of input {i}; backward must "
-                        f"return Tensors built with engine operations (put raw-array code in backward_arrays)"
+                        f"{_method(fn, arrays)} returned a {type(gx).__name__} as the gradient of input {i}; "
+                        f"backward must return Tensors built with engine operations (put raw-array code in "
+                        f"backward_arrays)"
                     )
-                gx = _fit_gradient(method, x, gx)
+                if gx.shape != x.shape or gx.dtype != x.dtype or type(gx.data) is not type(x.data):
+                    gx = _fit_gradient(_method(fn, arrays), x, gx)
                 accumulate(x, gx)
                 if x.grad_fn is not None and (stop is None or id(x) not in stop):
                     push(x.grad_fn)
@@ -306,6 +308,11 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
 
     # what is left in `grads` belongs to leaves (no function to pop it) and to roots' leaves
     return grads, alive, captured
+
+
+def _method(fn, arrays: bool) -> str:
+    """The name of the backward method that ran, for error messages."""
+    return f"{type(fn).__name__}.{'backward_arrays' if arrays else 'backward'}"
 
 
 def _fit_gradient(method, x, gx):
