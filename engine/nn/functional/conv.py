@@ -36,7 +36,11 @@ Memory: see engine/nn/functional/_im2col.py. The batch is unfolded in chunks of 
 columns fit UNFOLD_BUDGET_BYTES (64 MB); the columns are kept for backward when they total at
 most KEEP_COLUMNS_BYTES (256 MB), and recomputed chunk by chunk in backward otherwise.
 
-``conv2d_naive`` below computes the same thing with explicit loops, for reading.
+Two ways to read it. ``conv2d_naive`` below computes the forward pass with explicit loops.
+``engine.nn.functional.reference.conv_reference`` computes it as ``W @ unfold(x)`` with engine
+operations, so its backward can be followed too: it is the differentiable ``backward`` of the
+fast Function below, ``conv_input_grad`` (a transposed convolution) plus ``conv_weight_grad``
+(dL/dy @ unfold(x)^T). The array code above is ``backward_arrays``, used when no graph is built.
 """
 
 from __future__ import annotations
