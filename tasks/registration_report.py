@@ -96,17 +96,27 @@ def _affine(moving, fixed, similarity, iterations):
     started = time.perf_counter()
     theta = register_affine(engine.tensor(moving[None, None]), engine.tensor(fixed[None, None]), similarity,
                             iterations=iterations, lr=0.01)
+    seconds = time.perf_counter() - started
     m, t = theta_to_pixel(theta.numpy(), fixed.shape)
     p = {k: float(v[0]) for k, v in similarity_parameters(m, t).items()}
-    return p, m[0], t[0], time.perf_counter() - started
+    return p, m[0], t[0], seconds, theta
 
 
-def known_transform_recovery(slices, similarity, iterations) -> dict:
+def known_transform_recovery(slices, similarity, iterations, figure=None) -> dict:
+    """Recovered parameters and errors per known-transform slice; with ``figure`` (a path) also draws, per
+    pair, the moving slice, the warped one and the differences to the fixed slice before/after."""
+    import engine
+    import engine.nn.functional as F
     from tasks.data.registration_pairs import KNOWN_TRANSFORMS
 
-    out = {}
+    out, rows = {}, []
     for name, true in KNOWN_TRANSFORMS.items():
-        p, _, _, seconds = _affine(slices["moving"][name], slices["fixed"], similarity, iterations)
+        moving = slices["moving"][name]
+        p, _, _, seconds, theta = _affine(moving, slices["fixed"], similarity, iterations)
+        grid = F.affine_grid(theta, (1, 1, *moving.shape), align_corners=True)
+        warped = F.grid_sample(engine.tensor(moving[None, None]), grid, padding_mode="border",
+                               align_corners=True).numpy()[0, 0]
+        rows.append((name, moving, warped))
         row = {"recovered": p, "named": true, "seconds": seconds,
                "rotation_error_deg": abs(abs(p["angle_deg"]) - true["angle_deg"]),
                "scale_error": min(abs(p["scale"] - true["scale"]),
@@ -114,7 +124,26 @@ def known_transform_recovery(slices, similarity, iterations) -> dict:
         if true["angle_deg"] == 0 and true["scale"] == 1:
             row["translation_error_px"] = float(np.hypot(p["tx"] - true["tx"], p["ty"] - true["ty"]))
         out[name] = row
+    if figure is not None:
+        _pairs_figure(slices["fixed"], rows, figure)
     return out
+
+
+def _pairs_figure(fixed, rows, path):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 4, figsize=(11, 3 * len(rows)))
+    for r, (name, moving, warped) in enumerate(rows):
+        panels = [(f"{name} (moving)", moving, 1), ("registered", warped, 1),
+                  ("|fixed - moving|", np.abs(fixed - moving), 0.5),
+                  ("|fixed - registered|", np.abs(fixed - warped), 0.5)]
+        for ax, (title, im, vmax) in zip(axes[r], panels):
+            ax.imshow(im, cmap="gray", vmin=0, vmax=vmax)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 def multimodal_recovery(slices, iterations) -> dict:
@@ -131,7 +160,7 @@ def multimodal_recovery(slices, iterations) -> dict:
     true = {k: float(v[0]) for k, v in similarity_parameters(matrix[None], shift[None]).items()}
     out = {"true": true}
     for similarity in ("mi", "mse"):
-        p, m, t, seconds = _affine(moving, slices["fixed"], similarity, iterations)
+        p, m, t, seconds, _ = _affine(moving, slices["fixed"], similarity, iterations)
         out[similarity] = {"recovered": p, "seconds": seconds, **affine_parameter_error(matrix, shift, m, t)}
     return out
 
@@ -201,6 +230,7 @@ def mri_evaluation(ctx, dims: int, model=None) -> dict:
         return {"skipped": f"{root}/brain_slices_2d not found"}
     ctx.log("shared MRI: known transforms, B-spline pair, T1 -> PD")
     iterations = max(c.iterations, 150)
-    return {"known_transforms": known_transform_recovery(slices, c.similarity, iterations),
+    figure = ctx.figures_dir / "mri_known_transforms.png"
+    return {"known_transforms": known_transform_recovery(slices, c.similarity, iterations, figure),
             "multimodal_t1_to_pd": multimodal_recovery(slices, iterations),
             "bspline10": bspline_registration(slices, c)}

@@ -90,7 +90,7 @@ def test_the_shift_of_the_shared_brain_slice_is_recovered_to_a_tenth_of_a_pixel(
     from tasks.registration_report import _affine
 
     slices = brain_slices(MRI)
-    p, _, _, _ = _affine(slices["moving"]["Shifted13x17y"], slices["fixed"], "mse", 60)
+    p, *_ = _affine(slices["moving"]["Shifted13x17y"], slices["fixed"], "mse", 60)
     assert abs(p["tx"] - 13) < 0.1 and abs(p["ty"] - 17) < 0.1 and abs(p["angle_deg"]) < 0.1
 
 
