@@ -43,7 +43,7 @@ import math
 
 import numpy as np
 
-from engine.autograd import Function
+from engine.autograd import Function, derivative_of
 from engine.ops import math as M
 from engine.ops import shape as S
 from engine.tensor import Tensor, as_tensor
@@ -83,21 +83,63 @@ def _logaddexp(a: Tensor, b: Tensor) -> Tensor:
     return M.maximum(a, b) + M.log1p(M.exp(-M.abs(a - b)))
 
 
-def logcumsumexp(x: Tensor) -> Tensor:
-    """y_k = log sum_{j <= k} exp(x_j) of a vector x (N,) (``torch.logcumsumexp`` along dim 0).
-
-    A parallel prefix scan (Hillis and Steele, 1986): after the step with offset s = 1, 2, 4, ...,
-    y_k holds the log-sum-exp of x_{k-2s+1..k}; ceil(log2 N) vectorised steps, each a pairwise
-    log-add-exp. Composed from differentiable ops, so its gradient (and the gradient's gradient)
-    comes from them: dy_k/dx_j = exp(x_j - y_k) for j <= k.
-    """
-    if x.ndim != 1:
-        raise ValueError(f"logcumsumexp: expects a vector (N,), got shape {x.shape}")
+def _logcumsumexp_composed(x: Tensor) -> Tensor:
+    """The same scan written with differentiable ops: the reference that gives LogCumSumExp its
+    (twice-differentiable) ``backward``."""
     n, offset = x.shape[0], 1
     while offset < n:
         x = S.cat([x[:offset], _logaddexp(x[offset:], x[:-offset])])
         offset *= 2
     return x
+
+
+def _scan_arrays(a, xp):
+    """Hillis-Steele prefix scan with log-add-exp on raw arrays (ceil(log2 N) vectorised steps)."""
+    n, offset = a.shape[0], 1
+    while offset < n:
+        a = xp.concatenate([a[:offset], xp.logaddexp(a[offset:], a[:-offset])])
+        offset *= 2
+    return a
+
+
+class LogCumSumExp(Function):
+    """y_k = log sum_{j <= k} exp(x_j) of a vector x (N,).
+
+    dy_k/dx_j = exp(x_j - y_k) for j <= k, so dL/dx_j = sum_{k >= j} g_k exp(x_j - y_k). The array
+    path computes it without overflow: splitting g into its positive and negative parts,
+    sum_{k >= j} g+_k exp(x_j - y_k) = exp(x_j + log sum_{k >= j} exp(log g+_k - y_k)), a reversed
+    scan of the same kind, and every exponent is <= log sum |g| because y_k >= x_j. ``backward``
+    differentiates the composed scan instead (so second derivatives work).
+    """
+
+    def forward(self, x):
+        return _scan_arrays(x, self.xp)
+
+    def backward(self, gy):
+        return derivative_of(_logcumsumexp_composed, self.inputs, (gy,))
+
+    def backward_arrays(self, gy):
+        xp, x, y = self.xp, self.inputs[0].data, self.output().data
+        grad = xp.zeros_like(x)
+        for sign in (1.0, -1.0):
+            part = sign * gy
+            log_part = xp.where(part > 0, xp.log(xp.where(part > 0, part, 1.0)), -xp.inf) - y
+            tail = xp.flip(_scan_arrays(xp.flip(log_part, 0), xp), 0)  # log sum_{k >= j} part_k exp(-y_k)
+            grad = grad + sign * xp.exp(x + tail)
+        return grad
+
+
+def logcumsumexp(x: Tensor) -> Tensor:
+    """y_k = log sum_{j <= k} exp(x_j) of a vector x (N,) (``torch.logcumsumexp`` along dim 0).
+
+    A parallel prefix scan (Hillis and Steele, 1986): after the step with offset s = 1, 2, 4, ...,
+    y_k holds the log-sum-exp of x_{k-2s+1..k}; ceil(log2 N) vectorised steps, each a pairwise
+    log-add-exp, so no exp(x) is ever formed. One Function (LogCumSumExp) with an array backward
+    for training and the composed scan's derivative for second derivatives.
+    """
+    if x.ndim != 1:
+        raise ValueError(f"logcumsumexp: expects a vector (N,), got shape {x.shape}")
+    return LogCumSumExp()(x)
 
 
 def _check(op: str, input: Tensor, time, event):

@@ -149,3 +149,16 @@ def test_efron_matches_lifelines_log_likelihood():
     eta = x @ cph.params_.values
     ours = F.cox_ph_loss(engine.tensor(eta), t, e, reduction="sum").numpy()
     np.testing.assert_allclose(-ours, cph.log_likelihood_, rtol=1e-8)
+
+
+def test_logcumsumexp_array_backward_matches_the_composed_one(device):
+    from engine.nn.functional.survival_loss import _logcumsumexp_composed
+
+    x = RNG.normal(size=37) * np.r_[np.ones(30), 400.0 * np.ones(7)]  # some extreme scores
+    g = RNG.normal(size=37)  # an upstream gradient of both signs
+    a = engine.tensor(x, device=device, requires_grad=True)
+    F.logcumsumexp(a).backward(engine.tensor(g, device=device))  # the fast array path
+    b = engine.tensor(x, device=device, requires_grad=True)
+    _logcumsumexp_composed(b).backward(engine.tensor(g, device=device))
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert np.isfinite(a.grad.numpy()).all()
