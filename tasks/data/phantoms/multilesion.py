@@ -41,19 +41,26 @@ def render_tubes(shape: tuple[int, ...], starts, ends, widths, contrasts) -> np.
 
 
 def _place(rng, k, radii, size, d, fn):
-    """Centres of k lesions that neither overlap (reach 1.8 R, spikes included) nor leave the image."""
+    """Centres of k lesions that neither overlap (reach 1.8 R, spikes included) nor leave the image.
+
+    Rejection sampling, lesion after lesion; when an unlucky early placement leaves no room for a later
+    lesion, the whole layout is drawn again (up to 50 times) rather than giving up.
+    """
     reach = 1.8 * radii
-    centres = np.zeros((k, d))
-    for i in range(k):  # rejection sampling over a handful of lesions
-        for _ in range(1000):
-            c = rng.uniform(reach[i], size - 1 - reach[i], d)
-            if np.all(np.linalg.norm(centres[:i] - c, axis=1) > reach[:i] + reach[i]):
+    for _ in range(50):
+        centres = np.zeros((k, d))
+        for i in range(k):  # a handful of lesions
+            for _ in range(200):
+                c = rng.uniform(reach[i], size - 1 - reach[i], d)
+                if np.all(np.linalg.norm(centres[:i] - c, axis=1) > reach[:i] + reach[i]):
+                    centres[i] = c
+                    break
+            else:
                 break
         else:
-            raise ValueError(f"{fn}: could not place {k} lesions of radius up to {radii.max():.1f} px in a "
-                             f"{size}-pixel image; ask for fewer or smaller lesions")
-        centres[i] = c
-    return centres
+            return centres
+    raise ValueError(f"{fn}: could not place {k} lesions of radius up to {radii.max():.1f} px in a "
+                     f"{size}-pixel image; ask for fewer or smaller lesions")
 
 
 def make_multilesion_dataset(
