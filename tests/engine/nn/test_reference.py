@@ -14,6 +14,8 @@ import functools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import engine
 import engine.nn.functional as F
@@ -389,3 +391,41 @@ def test_hessian_vector_product_through_a_cnn_and_an_lstm_matches_pytorch(torch)
     np.testing.assert_allclose(ours_loss.item(), theirs_loss.item(), rtol=1e-10)
     for a, b in zip(hv, thv):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-7, atol=1e-10)
+
+
+# --- random geometries -----------------------------------------------------------------------------
+@st.composite
+def _conv_geometry(draw):
+    nd = draw(st.integers(1, 3))
+    groups = draw(st.sampled_from([1, 2]))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    padding = tuple(draw(st.integers(0, 2)) for _ in range(nd))
+    size = tuple(d * (k - 1) + 1 + draw(st.integers(0, 3)) for k, d in zip(kernel, dilation))
+    return nd, groups, kernel, stride, dilation, padding, size
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_conv_geometry(), st.integers(0, 2**31 - 1))
+def test_convolution_equals_its_reference_for_random_geometries(geometry, seed):
+    nd, groups, kernel, stride, dilation, padding, size = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 2 * groups) + size)
+    w = rng.standard_normal((2 * groups, 2) + kernel)
+    b = rng.standard_normal(2 * groups)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
+    fast = _grads(lambda *t: conv(*t, **kw), [engine.tensor(a, requires_grad=True) for a in (x, w, b)])
+    ref = _grads(lambda *t: R.conv_reference(*t, **kw), [engine.tensor(a, requires_grad=True) for a in (x, w, b)])
+    for a, r in zip(fast[0] + fast[1], ref[0] + ref[1]):
+        np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10)
+    # the transposed convolution with the same geometry, against its reference
+    tkw = dict(stride=stride, padding=tuple(min(p, d * (k - 1)) for p, k, d in zip(padding, kernel, dilation)),
+               dilation=dilation, groups=groups)
+    tconv = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[nd]
+    fast = _grads(lambda *t: tconv(*t, **tkw), [engine.tensor(a, requires_grad=True) for a in (x, w, b[:2 * groups])])
+    ref = _grads(lambda *t: R.conv_transpose_reference(*t, **tkw),
+                 [engine.tensor(a, requires_grad=True) for a in (x, w, b[:2 * groups])])
+    for a, r in zip(fast[0] + fast[1], ref[0] + ref[1]):
+        np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10)
