@@ -36,8 +36,9 @@ def test_voxelmorph_and_the_iterative_baseline_register_phantoms(tmp_path):
 
 
 def test_affine_network_on_affine_phantoms_in_3d(tmp_path):
+    # on the strict device, which refuses any host/device mix-up a GPU would refuse
     _, metrics = _run(tmp_path, "aff3d", "--dataset", "phantoms3d", "--model", "affine", "--affine",
-                      "--size", "16", "--n-pairs", "12", "--iterations", "30", "--epochs", "1")
+                      "--size", "16", "--n-pairs", "12", "--iterations", "30", "--epochs", "1", "--device", "strict")
     net, base = metrics["test"], metrics["baseline"]
     assert net["folding_pct"] == 0.0 and net["std_log_jac"] < 1e-3  # an affine map has one constant det J
     assert metrics["split_sizes"] == {"train": 12, "val": 4, "test": 4} and "affine_rotation_error_deg" not in net
