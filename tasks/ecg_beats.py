@@ -140,6 +140,17 @@ def write_figure(x, beats, pt, cnn, prob, prob_start, lo, fs, path):
     return str(path)
 
 
+def _figure_start(beats, detected, lo, hi, fs) -> int:
+    """Where the 10-second figure starts: around the network's first error on the test part, if any."""
+    from tasks.metrics.detection import match_events
+
+    ref = beats[(beats >= lo) & (beats < hi)]
+    ref_m, det_m = match_events(ref, detected, TOLERANCE_S * fs)
+    errors = np.r_[ref[~ref_m], detected[~det_m]]
+    start = int(errors.min() - 5 * fs) if errors.size else lo + int(60 * fs)
+    return int(np.clip(start, lo, hi - 10 * fs))
+
+
 class ECGBeatsExperiment(Experiment):
     name = "ecg-beats"
     description = ("R-peak detection on a real ECG (MIT-BIH record 100): 1D heatmap CNN vs Pan-Tompkins; "
@@ -217,7 +228,7 @@ class ECGBeatsExperiment(Experiment):
         test = {"cnn": evaluate_segment(beats, cnn, *args), "pan_tompkins": evaluate_segment(beats, pt, *args)}
         paths = [figures.training_curves(result.history, ctx.figures_dir / "training_curves.png",
                                          metrics=("loss", "f1")),
-                 write_figure(x, beats, pt, cnn, prob[0, 0], va_end, va_end + int(60 * fs), fs,
+                 write_figure(x, beats, pt, cnn, prob[0, 0], va_end, _figure_start(beats, cnn, va_end, n, fs), fs,
                               ctx.figures_dir / "test_beats.png")]
         return {
             "experiment": self.name, "record": str(config.record), "fs": fs,
