@@ -56,7 +56,8 @@ def test_user_kspace_file_with_its_own_mask(tmp_path):
     mask = np.zeros((32, 32), bool)
     mask[:, ::2] = True
     path = _npz(tmp_path / "mine.npz", kspace=np.stack([k.real, k.imag], -1), mask=mask)
-    _, metrics = _run(tmp_path, "user", "--dataset", path, "--epochs", "1", "--cascades", "1")
+    # on the strict device: the whole pipeline (DC, FFTs, training, prediction) keeps its arrays on the device
+    _, metrics = _run(tmp_path, "user", "--dataset", path, "--epochs", "1", "--cascades", "1", "--device", "strict")
     assert metrics["mask"] == "user" and metrics["measured_acceleration"] == 2.0
     assert metrics["kspace"] == "user-provided k-space"
 
