@@ -349,6 +349,9 @@ class DetectionExperiment(Experiment):
         name, train, val, test, d = load_data(config)
         if config.ndim is not None and config.ndim != d:
             raise UsageError(f"--ndim {config.ndim}: a {config.ndim}D model cannot run on {name}, which is {d}D")
+        if len(test.scan) == 0 or len(val.scan) == 0:
+            raise UsageError(f"{name}: the validation and test scans must hold lesions ({len(val.scan)} and "
+                             f"{len(test.scan)} do); add lesions or give a split column in lesions.csv")
         methods = METHODS if config.model == "all" else (config.model,)
         ctx.log(f"{name}: {len(train.x)}/{len(val.x)}/{len(test.x)} scans, {len(test.scan)} test lesions")
         test_cands, infos, history = {}, {}, []

@@ -52,7 +52,8 @@ def _folder(tmp_path, rows, n=8, shape=(32, 32)):
     rng = np.random.default_rng(0)
     for i in range(n):
         np.save(folder / "images" / f"s{i}.npy", rng.random(shape).astype(np.float32))
-    (folder / "lesions.csv").write_text("file,x,y,radius\n" + "".join(f"{r}\n" for r in rows))
+    header = "file,x,y,radius" + (",split" if rows and rows[0].count(",") == 4 else "")
+    (folder / "lesions.csv").write_text(header + "\n" + "".join(f"{r}\n" for r in rows))
     return folder
 
 
@@ -66,6 +67,7 @@ def test_user_folder_runs(tmp_path):
     (["s0.npy,40,12,3"], "outside"),
     (["s0.npy,10,12,-1"], "radius must be positive"),
     (["nope.npy,10,12,3"], "is not in"),
+    (["s0.npy,10,12,3,train"], "must hold lesions"),
 ])
 def test_user_folder_errors(tmp_path, capsys, rows, message):
     folder = _folder(tmp_path, rows)
