@@ -187,3 +187,72 @@ def logrank_test(time, event, group) -> dict:
         "expected": expected,
         "groups": groups,
     }
+
+
+# ----------------------------------------------------------------------------- Brier score
+def breslow_cumulative_hazard(time, event, risk) -> tuple[np.ndarray, np.ndarray]:
+    """Breslow's estimate of the baseline cumulative hazard of a Cox model with scores ``risk``:
+
+        H0(t) = sum over event times t_m <= t of d_m / sum_{j: t_j >= t_m} exp(eta_j).
+
+    Returns (event_times (M,), H0 at them (M,)); S(t | x) = exp(-H0(t) exp(eta(x))).
+    """
+    fn = "breslow_cumulative_hazard"
+    t, e = _survival_inputs(fn, time, event)
+    r = chk.finite(fn, "risk", chk.vector(fn, "risk", risk)).astype(np.float64)
+    chk.same_length(fn, time=t, risk=r)
+    times = np.unique(t[e])
+    order = np.argsort(t)
+    w = np.exp(r[order] - r.max())  # shifted for overflow; the shift is undone below
+    tail = np.cumsum(w[::-1])[::-1]  # sum of w over t_j >= t_(k) in sorted order
+    first = np.searchsorted(t[order], times, side="left")
+    deaths = np.searchsorted(np.sort(t[e]), times, side="right") - np.searchsorted(np.sort(t[e]), times, side="left")
+    return times, np.cumsum(deaths / (tail[first] * np.exp(r.max())))
+
+
+def cox_survival(h0_times, h0, risk, times) -> np.ndarray:
+    """S(t | x_i) = exp(-H0(t) exp(eta_i)) at ``times`` (T,) for scores ``risk`` (N,): (N, T)."""
+    idx = np.searchsorted(np.asarray(h0_times), np.asarray(times, dtype=np.float64), side="right") - 1
+    h = np.where(idx >= 0, np.asarray(h0)[np.maximum(idx, 0)], 0.0)
+    return np.exp(-h[None, :] * np.exp(np.asarray(risk, dtype=np.float64))[:, None])
+
+
+def brier_scores(time, event, survival, times, censor_time=None, censor_event=None) -> np.ndarray:
+    """The censoring-weighted Brier score at each of ``times`` (Graf et al., Stat. Med. 18, 1999):
+
+        BS(t) = mean_i [ S_i(t)^2 [t_i <= t, event_i] / G(t_i-) + (1 - S_i(t))^2 [t_i > t] / G(t) ],
+
+    the squared error of the predicted survival probability S_i(t) against "alive at t", with each
+    patient whose status at t is known weighted by the inverse probability G of not being censored
+    by then (Kaplan-Meier of the censoring times: ``censor_time``/``censor_event``, by default the
+    evaluated patients themselves, censoring being the "event"). survival: (N, T). Returns (T,).
+    """
+    fn = "brier_scores"
+    t, e = _survival_inputs(fn, time, event)
+    s = np.asarray(survival, dtype=np.float64)
+    grid = np.asarray(times, dtype=np.float64)
+    if s.shape != (t.size, grid.size):
+        raise ValueError(f"{fn}: survival must be (N, T) = ({t.size}, {grid.size}), got {s.shape}")
+    ct, ce = (t, e) if censor_time is None else _survival_inputs(fn, censor_time, censor_event)
+    g = kaplan_meier(ct, ~ce)  # the censoring distribution
+    g_at = survival_at(g, grid)
+    # G(t_i-): the censoring survival just before t_i (the step function read left of t_i)
+    idx = np.searchsorted(g["time"], t, side="left") - 1
+    g_before = np.where(idx >= 0, g["survival"][np.maximum(idx, 0)], 1.0)
+    if (g_at <= 0).any():
+        raise UndefinedMetricError(f"{fn}: times reach beyond the last censoring-free follow-up (G(t) = 0)")
+    died = (t[:, None] <= grid[None, :]) & e[:, None]
+    alive = t[:, None] > grid[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(died, s**2 / g_before[:, None], 0.0) + np.where(alive, (1 - s) ** 2 / g_at[None, :], 0.0)
+    return terms.mean(0)
+
+
+def integrated_brier_score(time, event, survival, times, censor_time=None, censor_event=None) -> float:
+    """The Brier score integrated over ``times`` (trapezoids) and divided by their span: 0 is perfect,
+    0.25 is what the constant prediction S = 0.5 scores."""
+    grid = np.asarray(times, dtype=np.float64)
+    if grid.size < 2 or np.any(np.diff(grid) <= 0):
+        raise ValueError("integrated_brier_score: times must be at least 2 increasing values")
+    bs = brier_scores(time, event, survival, grid, censor_time, censor_event)
+    return float(np.sum(np.diff(grid) * (bs[1:] + bs[:-1]) / 2) / (grid[-1] - grid[0]))

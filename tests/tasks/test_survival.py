@@ -32,6 +32,9 @@ def test_phantom_cohort_both_models_rank_the_known_risk(tmp_path):
     assert hr["x0"] > hr["x1"] > hr["x2"] > 1.1 and all(0.8 < hr[f"x{j}"] < 1.25 for j in (3, 4, 5))
     assert (out / "figures" / "kaplan_meier_test.png").is_file() and (out / "checkpoints" / "best.npz").is_file()
     assert m["cross_validation"] is None
+    # survival curves from the known-risk cohort beat the covariate-free Kaplan-Meier curve
+    km = m["integrated_brier_kaplan_meier"]
+    assert m["test"]["linear_cox"]["integrated_brier"] < km - 0.01 and m["test"]["network"]["integrated_brier"] < km
 
 
 @pytest.mark.skipif(not NCCTG.is_file(), reason="NCCTG lung cohort not found in ../shared/data/survival")

@@ -79,3 +79,43 @@ def test_undefined_and_bad_inputs():
         kaplan_meier([-1.0, 2.0], [1, 1])
     with pytest.raises(ValueError):
         kaplan_meier([1.0, 2.0], [1, 2])
+
+
+def test_breslow_baseline_and_survival_curves_match_lifelines():
+    lifelines = pytest.importorskip("lifelines", reason="lifelines is not installed: oracle comparison skipped")
+    import pandas as pd
+
+    from tasks.metrics.survival import breslow_cumulative_hazard, cox_survival
+
+    x = RNG.normal(size=(80, 2))
+    df = pd.DataFrame(x, columns=["a", "b"]).assign(T=T, E=E)
+    cph = lifelines.CoxPHFitter(baseline_estimation_method="breslow").fit(df, "T", "E")
+    eta = (x - cph._norm_mean.values) @ cph.params_.values  # lifelines centres the covariates
+    times, h0 = breslow_cumulative_hazard(T, E, eta)
+    ref = cph.baseline_cumulative_hazard_
+    np.testing.assert_allclose(h0, ref.loc[times].values[:, 0], rtol=1e-10)
+    grid = list(times[[1, 5, 10]])  # on lifelines' timeline: it interpolates linearly between its points
+    np.testing.assert_allclose(cox_survival(times, h0, eta[:6], grid),
+                               cph.predict_survival_function(df.iloc[:6], times=grid).values.T, rtol=1e-10)
+
+
+def test_brier_score_without_censoring_is_the_squared_error():
+    from tasks.metrics.survival import brier_scores, integrated_brier_score
+
+    t = np.array([1.0, 2.0, 3.0, 4.0])
+    s = RNG.random((4, 3))
+    grid = np.array([1.5, 2.5, 3.5])
+    alive = (t[:, None] > grid[None, :]).astype(float)
+    np.testing.assert_allclose(brier_scores(t, np.ones(4), s, grid), ((s - alive) ** 2).mean(0))
+    assert integrated_brier_score(t, np.ones(4), alive, grid) == 0.0  # a perfect prediction
+    assert abs(integrated_brier_score(t, np.ones(4), np.full((4, 3), 0.5), grid) - 0.25) < 1e-12
+
+
+def test_brier_score_weights_by_inverse_censoring_probability():
+    from tasks.metrics.survival import brier_scores
+
+    # times 1 (event), 2 (censored), 3, 4 (events); at t = 2.5 the censoring survival G is 2/3
+    t, e = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1, 0, 1, 1])
+    s = np.array([[0.2], [0.5], [0.7], [0.9]])
+    expected = (0.2**2 / 1.0 + 0.0 + (1 - 0.7) ** 2 / (2 / 3) + (1 - 0.9) ** 2 / (2 / 3)) / 4
+    np.testing.assert_allclose(brier_scores(t, e, s, [2.5]), [expected])
