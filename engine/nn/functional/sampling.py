@@ -32,12 +32,15 @@ chain rule through the normalisation adds the factor dp/dg = (size - 1) / 2 or s
 Nearest sampling reads input[round(p)] (round half to even, as PyTorch); its gradient with respect
 to the grid is zero.
 
-Implementation: everything is composed from differentiable engine operations around one
-primitive pair, ``GatherPoints`` (read given flat positions) and its adjoint ``ScatterPoints``
-(add values into given positions). The corner positions and validity masks are integer/boolean
-constants; the weights are Tensors built from the grid. So backward, double backward and beyond
-come from the chain rule, and no Python loop runs over pixels (the loops are over the 2^d
-corners and the d axes).
+Implementation, two twins (the style of the engine: a readable reference and a fast op that must agree):
+``grid_sample_reference`` composes differentiable engine operations around one primitive pair,
+``GatherPoints`` (read given flat positions) and its adjoint ``ScatterPoints`` (add values into given
+positions); the corner positions and validity masks are integer/boolean constants and the weights Tensors
+built from the grid, so derivatives of every order come from the chain rule. ``grid_sample`` runs the fused
+``GridSample`` op: the same arithmetic in one pass on arrays, a hand-written first-order backward
+(``backward_arrays``: one bincount scatter for the input, the weight derivatives above for the grid), and, when
+a graph of the backward is wanted (create_graph=True), the derivative of the reference. No Python loop runs
+over pixels (the loops are over the 2^d corners and the d axes).
 """
 
 from __future__ import annotations
