@@ -54,6 +54,11 @@ EMPTY = {
     "MaxPool2d": (lambda: nn.MaxPool2d(2), (0, 2, 4, 4), (0, 2, 2, 2)),
     "AvgPool2d": (lambda: nn.AvgPool2d(3, stride=1, padding=1), (0, 2, 4, 4), (0, 2, 4, 4)),
     "Upsample": (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (0, 2, 3, 3), (0, 2, 6, 6)),
+    "AdaptiveMaxPool2d": (lambda: nn.AdaptiveMaxPool2d((3, 2)), (0, 2, 7, 5), (0, 2, 3, 2)),
+    "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d((3, 2)), (0, 2, 7, 5), (0, 2, 3, 2)),
+    "BatchNorm2d_eval": (lambda: nn.BatchNorm2d(2).eval(), (0, 2, 3, 3), (0, 2, 3, 3)),
+    "GroupNorm": (lambda: nn.GroupNorm(2, 4), (0, 4, 3, 3), (0, 4, 3, 3)),
+    "InstanceNorm2d": (lambda: nn.InstanceNorm2d(2, affine=True), (0, 2, 3, 3), (0, 2, 3, 3)),
 }
 
 

@@ -174,7 +174,7 @@ def _channel_view(t: Tensor | None) -> Tensor | None:
 def _as_ncl(x: Tensor) -> Tensor:
     """(N, C, *spatial) viewed as (N, C, L): the positions merged into one axis (a free reshape),
     so that every normalisation runs on 3-D arrays whatever the number of spatial dims."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    return x.reshape(x.shape[0], x.shape[1], _prod(x.shape[2:]))  # explicit: -1 fails for an empty batch
 
 
 def _check_dtypes(op: str, x: Tensor, *others):
@@ -257,7 +257,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
         if running_mean is None or running_var is None:
             raise ValueError("instance_norm: running_mean and running_var are required when use_input_stats=False")
         return _normalize_with(input, running_mean.data, running_var.data, weight, bias, eps)
-    n = input.data.size // max(input.shape[0] * input.shape[1], 1)
+    n = _prod(input.shape[2:])  # positions per instance
     if n <= 1:
         raise ValueError(
             f"instance_norm: expected more than 1 spatial element per channel, got input of shape "
@@ -306,7 +306,7 @@ def group_norm(input: Tensor, num_groups: int, weight=None, bias=None, eps: floa
         )
     # view (N, C, *spatial) as (N, G, C/G, positions): the statistics run over the last two axes,
     # and a per-channel weight viewed as (1, G, C/G, 1) lines up with the channels
-    grouped = input.reshape(n, num_groups, c // num_groups, -1)
+    grouped = input.reshape(n, num_groups, c // num_groups, _prod(input.shape[2:]))
     view = (1, num_groups, c // num_groups, 1)
     w = None if weight is None else weight.reshape(view)
     b = None if bias is None else bias.reshape(view)

@@ -158,7 +158,7 @@ class MaxPoolNd(Function):
         # one-hot (N, C, K, *out): 1 in the kernel slot that held each window's maximum
         winner = Tensor((self.arg[:, :, None] == xp.arange(k).reshape((1, 1, k) + (1,) * len(self.kernel)))
                         .astype(gy.dtype))
-        cols = (winner * gy.unsqueeze(2)).reshape(n, c * k, -1)
+        cols = (winner * gy.unsqueeze(2)).reshape(n, c * k, im2col.prod(self.out_size))
         size = tuple(s - b - a for s, (b, a) in zip(self.padded_shape[2:], self.pads))
         return Fold(self.kernel, self.stride, self.dilation, self.pads, self.out_size, size)(cols)
 
@@ -257,7 +257,7 @@ class AvgPoolNd(Function):
         n, c = gy.shape[:2]
         k = im2col.prod(self.kernel)
         g = gy / Tensor(self.xp.asarray(self.divisor, dtype=gy.dtype))
-        cols = g.unsqueeze(2).expand(n, c, k, *self.out_size).reshape(n, c * k, -1)
+        cols = g.unsqueeze(2).expand(n, c, k, *self.out_size).reshape(n, c * k, im2col.prod(self.out_size))
         size = tuple(s - b - a for s, (b, a) in zip(self.padded_shape[2:], self.pads))
         ones = (1,) * len(self.kernel)
         return Fold(self.kernel, self.stride, ones, self.pads, self.out_size, size)(cols)
@@ -459,13 +459,16 @@ class ScatterAddFlat(Function):
         n, c = x.shape[:2]
         y = xp.zeros((n * c, math.prod(self.size)), dtype=x.dtype)
         rows = xp.arange(n * c, dtype=xp.int64)[:, None]
-        backend.scatter_add(y, (rows, self.index.reshape(n * c, -1)), x.reshape(n * c, -1))
+        per_channel = math.prod(x.shape[2:])  # explicit sizes: -1 is ambiguous for an empty batch
+        backend.scatter_add(y, (rows, self.index.reshape(n * c, per_channel)), x.reshape(n * c, per_channel))
         return y.reshape((n, c) + self.size)
 
     def backward(self, gy):
         x = self.inputs[0]
         n, c = x.shape[:2]
-        return gather(gy.reshape(n, c, -1), 2, Tensor(self.index.reshape(n, c, -1))).reshape(x.shape)
+        size, per_channel = math.prod(self.size), math.prod(x.shape[2:])
+        index = Tensor(self.index.reshape(n, c, per_channel))
+        return gather(gy.reshape(n, c, size), 2, index).reshape(x.shape)
 
 
 def _adaptive_max(nd, input, output_size, return_indices, op):
@@ -516,14 +519,15 @@ class MaxUnpoolNd(Function):
         n, c = x.shape[:2]
         y = xp.zeros((n * c, math.prod(self.out_size)), dtype=x.dtype)
         rows = xp.arange(n * c, dtype=xp.int64)[:, None]
-        y[rows, self.indices_.reshape(n * c, -1)] = x.reshape(n * c, -1)
+        per_channel = math.prod(x.shape[2:])
+        y[rows, self.indices_.reshape(n * c, per_channel)] = x.reshape(n * c, per_channel)
         return y.reshape((n, c) + tuple(self.out_size))
 
     def backward(self, gy):
         (x,) = self.inputs
         n, c = x.shape[:2]
-        flat_index = Tensor(self.indices_.reshape(n, c, -1))
-        return gather(gy.reshape(n, c, -1), 2, flat_index).reshape(x.shape)
+        flat_index = Tensor(self.indices_.reshape(n, c, math.prod(x.shape[2:])))
+        return gather(gy.reshape(n, c, math.prod(self.out_size)), 2, flat_index).reshape(x.shape)
 
 
 def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size, op):
