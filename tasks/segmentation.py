@@ -49,13 +49,15 @@ class SegData:
     labels: list  # (*S) int64
     split: np.ndarray  # "train" | "val" | "test" per case
     files: list | None = None  # user folders: the file names (for split.csv)
+    full: tuple | None = None  # (images, labels) at the original size when they were resized (--max-size)
 
     dims = property(lambda self: self.images[0].ndim - 1)
     channels = property(lambda self: self.images[0].shape[0])
 
-    def part(self, split):
+    def part(self, split, full: bool = False):
         idx = np.flatnonzero(self.split == split)
-        return [self.images[i] for i in idx], [self.labels[i] for i in idx]
+        images, labels = self.full if full and self.full is not None else (self.images, self.labels)
+        return [images[i] for i in idx], [labels[i] for i in idx]
 
 
 def _phantoms(name: str, n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +84,7 @@ def load_data(config) -> SegData:
         dims, default, classes = PHANTOMS[name]
         x, y = _phantoms(name, config.n_samples, config.size or default)
         return SegData(name, classes, list(x.astype(np.float32)), list(y), seeded_split(len(y), seed=DATA_SEED))
-    from tasks.userdata import load_paired_folder, normalize_intensity
+    from tasks.userdata import load_paired_folder, normalize_intensity, resize
 
     folder = load_paired_folder(config.dataset, seed=DATA_SEED)
     k = config.num_classes or max(2, 1 + max(int(m.max()) for m in folder.masks))
@@ -91,8 +93,15 @@ def load_data(config) -> SegData:
             raise UsageError(f"{Path(config.dataset) / 'masks'} ({f}): label {int(m.max())} is outside the "
                              f"{k} classes 0..{k - 1} (--num-classes {k})")
     classes = ("background",) + tuple(f"class {c}" for c in range(1, k))
-    return SegData(Path(config.dataset).name, classes, [normalize_intensity(im) for im in folder.images],
-                   folder.masks, folder.split, folder.files)
+    images, labels, full = [normalize_intensity(im) for im in folder.images], folder.masks, None
+    if config.max_size and any(max(m.shape) > config.max_size for m in labels):
+        # large images are shrunk (largest side max_size) for training and inference, so that a patch holds
+        # enough context; predictions go back to the original grid for evaluation
+        full = (images, labels)
+        shapes = [tuple(max(1, round(s * min(1.0, config.max_size / max(m.shape)))) for s in m.shape) for m in labels]
+        images = [resize(im, sh) for im, sh in zip(images, shapes)]
+        labels = [resize(m[None], sh, order=0)[0] for m, sh in zip(labels, shapes)]
+    return SegData(Path(config.dataset).name, classes, images, labels, folder.split, folder.files, full)
 
 
 def _tiles(images, labels, patch):
@@ -272,6 +281,9 @@ class SegmentationExperiment(Experiment):
         Option("n_samples", int, 60, "number of generated phantoms", quick=24, low=6, high=100_000),
         Option("size", int, None, "side of generated phantoms (default per dataset: lesions 64, lesions3d 32, "
                "anatomy 128, anatomy3d 48, histology 96, oct 128x256)", low=16, high=1024, nullable=True),
+        Option("max_size", int, 256, "user folders: images with a larger side are resized to this largest side "
+               "for training and inference (predictions are resized back for the metrics); none keeps them",
+               low=16, high=4096, nullable=True),
         Option("num_classes", int, None, "classes of a user folder, background included (default: largest "
                "label + 1)", low=2, high=256, nullable=True),
         Option("dims", int, None, "network dimensionality, 2 or 3 (default: the data's; must match it)",
@@ -338,6 +350,12 @@ class SegmentationExperiment(Experiment):
         x_val, y_val = data.part("val")
         x_test, y_test = data.part("test")
         p_val, p_test = segment(x_val), segment(x_test)
+        if data.full is not None:  # back to the original grid (nearest neighbour) for the metrics
+            from tasks.userdata import resize
+
+            (_, y_val), (x_test, y_test) = data.part("val", full=True), data.part("test", full=True)
+            p_val = [resize(p[None], t.shape, order=0)[0] for p, t in zip(p_val, y_val)]
+            p_test = [resize(p[None], t.shape, order=0)[0] for p, t in zip(p_test, y_test)]
         info["inference_seconds_per_test_case"] = (time.time() - started) / (len(x_val) + len(x_test))
         test = evaluate(p_test, y_test, k, c.bootstrap, c.seed)
         return {

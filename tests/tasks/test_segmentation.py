@@ -77,6 +77,10 @@ def test_user_folder_with_mixed_sizes_and_sliding_windows(tmp_path):
     assert (out / "split.csv").is_file()
     assert metrics["patch_size"] == [16, 16]  # smaller than the images: sliding windows at test time
     assert metrics["test"]["dice"] > 0.7
+    # shrunk for training and inference (largest side 24), evaluated on the original grid
+    out, metrics = _run(tmp_path, "shrunk", "--dataset", str(root), "--depth", "3", "--width", "8", "--max-size", "24",
+                        "--patch-size", "16", "--epochs", "4", "--batches-per-epoch", "10", "--model", "otsu")
+    assert metrics["test"]["dice"] > 0.7 and metrics["test"]["n"] == metrics["split_sizes"]["test"]
 
 
 @pytest.mark.parametrize("case,args,message", [
