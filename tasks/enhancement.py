@@ -80,14 +80,15 @@ def train_network(ctx, model, x_train, y_train, x_val, y_val, data_range, loss="
                mode="max")
 
 
-def comparison_figure(path, columns: dict, target, error_range: float, cases=(0, 1), box=None):
+def comparison_figure(path, columns: dict, target, error_range: float, cases=None, box=None):
     """Rows of [column images..., target] for a few test cases, each followed by |column - target|
-    maps; a zoomed inset of ``box`` = (row, col, size) in every image."""
+    maps; a zoomed inset of ``box`` = (row, col, size) in every image. Default cases: the first and the
+    middle one (test slices of a volume come in runs of neighbours)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
     names = list(columns) + ["target"]
-    cases = [c for c in cases if c < len(target)]
+    cases = sorted({0, len(target) // 2}) if cases is None else [c for c in cases if c < len(target)]
     fig, axes = plt.subplots(2 * len(cases), len(names), figsize=(2.4 * len(names), 4.8 * len(cases)),
                              squeeze=False)
     h, w = target.shape[-2:]
