@@ -138,6 +138,9 @@ SECOND_ORDER = {
     "unfold": (lambda x: F.unfold(x, 2, dilation=2, padding=1, stride=(1, 2)), [(1, 2, 5, 4)]),
     "fold": (lambda c: F.fold(c, (4, 5), 2, stride=(2, 1)), [(1, 8, 8)]),
 }
+_CONV_LSTM = nn.ConvLSTMCell(2, 2, 3).double()
+SECOND_ORDER["conv_lstm_cell"] = (lambda x, h, c: engine.mul(*_CONV_LSTM.to(x.device)(x, (h, c))),
+                                  [(1, 2, 4, 3), (1, 2, 4, 3), (1, 2, 4, 3)])
 # the new operations of the task issues, when present
 if hasattr(F, "grid_sample"):
     SECOND_ORDER["grid_sample_bilinear"] = (
