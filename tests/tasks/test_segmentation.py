@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -115,3 +116,19 @@ def test_validation_dice_pools_voxels_and_follows_the_empty_mask_rule():
     assert pooled_dice(pred, target, 4) == pytest.approx((2 * 3 / 7 + 1.0) / 2)  # class 3 absent: left out
     empty = np.zeros((1, 4, 4), int)
     assert pooled_dice(empty, empty, 2) == 1.0 and pooled_dice(empty + 1, empty, 2) == 0.0
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_random_flips_keep_images_and_labels_aligned(dims):
+    from tasks.segmentation import _random_flips
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, (16,) + (5,) * dims)
+    x = np.stack([y, 2 * y], axis=1).astype(np.float32)  # channels that mirror the labels
+    fx, fy = _random_flips(x.copy(), y.copy(), np.random.default_rng(1))
+    assert np.array_equal(fx[:, 0], fy) and np.array_equal(fx[:, 1], 2 * fy)
+    assert not np.array_equal(fy, y)  # some patches were flipped
+    # each patch is one of the 2^dims flips of its original
+    for a, b in zip(fy, y):
+        assert any(np.array_equal(a, np.flip(b, axis=axes) if axes else b)
+                   for r in range(dims + 1) for axes in itertools.combinations(range(dims), r))
