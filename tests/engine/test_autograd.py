@@ -349,3 +349,16 @@ def test_every_function_in_the_engine_has_a_differentiable_backward():
     missing = sorted(c.__qualname__ for c in concrete
                      if c.__module__.startswith("engine.") and c.backward is Function.backward)
     assert not missing, f"Functions without a differentiable backward: {missing}"
+
+
+def test_the_protocol_example_of_the_autograd_docstring_works_as_written():
+    import re
+
+    import engine.autograd
+
+    code = re.search(r"sin\(x\)::\n\n(.*?)\n    y = XSinX", engine.autograd.__doc__, re.S).group(1)
+    namespace = {"Function": Function, "engine": engine}
+    exec(__import__("textwrap").dedent(code), namespace)  # the class exactly as documented
+    x = engine.tensor([0.3, -1.2, 2.0], dtype=engine.float64)
+    engine.gradcheck(lambda t: namespace["XSinX"]()(t), [x])
+    engine.gradgradcheck(lambda t: namespace["XSinX"]()(t), [x])
