@@ -121,6 +121,13 @@ def _summaries(rows: dict, config) -> dict:
     return {name: summarize_cases(values, config.bootstrap, config.seed) for name, values in rows.items()}
 
 
+def paired(rows: dict, network: str, baseline: str, config) -> dict:
+    """Per-case differences network - baseline (same test cases) with bootstrap intervals: the direct
+    answer to "does the network beat the baseline?", which overlapping per-method intervals do not give."""
+    diffs = {k: np.asarray(rows[network][k], float) - np.asarray(rows[baseline][k], float) for k in rows[network]}
+    return {"network": network, "baseline": baseline, **summarize_cases(diffs, config.bootstrap, config.seed)}
+
+
 # --------------------------------------------------------------------------------------- the tasks
 def run_denoise(ctx) -> dict:
     from models.classical_enhancement import gaussian_denoise, median_denoise, tv_denoise
@@ -168,7 +175,8 @@ def run_denoise(ctx) -> dict:
                      "noise_std_hu": d["hu_noise_std"], "data_range": L,
                      "split_sizes": {s: int(len(i)) for s, i in parts.items()}},
             "baselines": {"selected": selected, "val_psnr": trials},
-            "network": _network_info(model, result), "test": _summaries(rows, config), "figures": figs,
+            "network": _network_info(model, result), "test": _summaries(rows, config),
+            "paired": paired(rows, config.model, f"tv ({selected['tv']})", config), "figures": figs,
             "_history": result.history}
 
 
@@ -216,8 +224,8 @@ def run_superres(ctx) -> dict:
     return {"data": {"dataset": config.dataset, "factor": f, "plane": config.plane, "data_range": L,
                      "anti_aliasing": "block average over each low-resolution voxel (thick slices: mean of "
                                       "factor consecutive slices)", **split_info},
-            "network": _network_info(model, result), "test": _summaries(rows, config), "figures": figs,
-            "_history": result.history}
+            "network": _network_info(model, result), "test": _summaries(rows, config),
+            "paired": paired(rows, config.model, "bicubic", config), "figures": figs, "_history": result.history}
 
 
 def run_synthesis(ctx) -> dict:
@@ -255,7 +263,8 @@ def run_synthesis(ctx) -> dict:
     figs = [comparison_figure(ctx.figures_dir / "synthesis_test.png", shown, test["hu"], 300.0)]
     return {"data": {"data_range_hu": L, "split_sizes": {s: int(len(i)) for s, i in parts.items()}},
             "baselines": {"selected_knots": knots, "val_mae_hu": val_mae}, "network": info,
-            "test": _summaries(rows, config), "figures": figs, "_history": history}
+            "test": _summaries(rows, config), "paired": paired(rows, list(preds)[1], list(preds)[0], config),
+            "figures": figs, "_history": history}
 
 
 def train_synthesis(ctx, sp):

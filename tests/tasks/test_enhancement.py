@@ -40,6 +40,10 @@ def test_denoise_baselines_and_network_improve_on_the_low_dose_image(tmp_path):
     val = m["baselines"]["val_psnr"]["tv"]
     assert max(val, key=val.get) == str(m["baselines"]["selected"]["tv"])
     assert 5 < m["data"]["noise_std_hu"] < 100
+    # the paired difference is the difference of the means (same cases), with its own interval
+    pair = m["paired"]
+    assert pair["baseline"] == f"tv ({m['baselines']['selected']['tv']})" and pair["network"] == "dncnn"
+    assert pair["psnr"] == pytest.approx(test["dncnn"]["psnr"] - tv["psnr"], abs=1e-9) and _in_ci(pair, "psnr")
 
 
 def test_superres_on_phantoms_with_espcn(tmp_path):
