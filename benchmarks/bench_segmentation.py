@@ -9,6 +9,10 @@ step (batch 2 of 1x64^3, depth 3, width 8). The PyTorch network is the same arch
 (tests/models/test_unet.py checks that both give the same outputs and gradients).
 Prints one JSON line per case: case, framework, median_ms, min_ms, max_ms, peak_mb (peak RSS of
 the process, from getrusage; it includes the framework's own footprint).
+
+Memory cases (medgrad only, one inference each): ``--case window2d`` segments a 512x512 image with a 2D U-Net
+(depth 4, width 16) by sliding 128x128 windows, ``--case window3d`` a 128^3 volume with a 3D U-Net (depth 3,
+width 8) by 64^3 windows; overlap 0.5, Gaussian blending (tasks/inference.py).
 """
 
 from __future__ import annotations
@@ -23,6 +27,31 @@ from pathlib import Path
 
 CASES = {"unet2d": dict(dims=2, batch=8, size=128, depth=4, width=16),
          "unet3d": dict(dims=3, batch=2, size=64, depth=3, width=8)}
+WINDOW_CASES = {"window2d": dict(dims=2, size=512, patch=128, depth=4, width=16, batch=4),
+                "window3d": dict(dims=3, size=128, patch=64, depth=3, width=8, batch=2)}
+
+
+def _sliding_window(case):
+    import numpy as np
+
+    import engine
+    from models.unet import UNet
+    from tasks.inference import sliding_window_inference
+
+    engine.manual_seed(0)
+    model = UNet(1, 2, dims=case["dims"], depth=case["depth"], width=case["width"])
+    model.eval()
+    image = np.random.default_rng(0).random((1,) + (case["size"],) * case["dims"]).astype(np.float32)
+
+    def probabilities(batch):
+        with engine.no_grad():
+            return engine.nn.functional.softmax(model(engine.tensor(batch)), dim=1).numpy()
+
+    def step():
+        sliding_window_inference(probabilities, image, (case["patch"],) * case["dims"], 2, overlap=0.5,
+                                 batch_size=case["batch"])
+
+    return step
 
 
 def _torch_unet(torch, dims, depth, width):
@@ -111,7 +140,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--framework", choices=("medgrad", "torch"), required=True)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--case", choices=tuple(CASES), action="append")
+    parser.add_argument("--case", choices=tuple(CASES) + tuple(WINDOW_CASES), action="append")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -122,9 +151,15 @@ def main(argv=None):
 
         torch.set_num_threads(args.threads)
     for name in args.case or list(CASES):
-        case = CASES[name]
-        step = _torch_step(torch, case) if args.framework == "torch" else _medgrad_step(case)
-        step()  # warm-up (allocations, BLAS start-up)
+        if name in WINDOW_CASES:
+            if args.framework != "medgrad":
+                raise SystemExit(f"--case {name} measures medgrad's sliding-window inference only")
+            step = _sliding_window(WINDOW_CASES[name])
+            args.rounds = 1  # one whole-image inference; its peak memory is the point
+        else:
+            case = CASES[name]
+            step = _torch_step(torch, case) if args.framework == "torch" else _medgrad_step(case)
+            step()  # warm-up (allocations, BLAS start-up)
         times = []
         for _ in range(args.rounds):
             t = time.perf_counter()
