@@ -99,9 +99,19 @@ def test_perceptron_rule_learns_and_fails_where_the_textbook_says():
 
 
 def test_models_refuse_data_they_do_not_fit():
-    with pytest.raises(ValueError, match="lenet5' needs 28x28 or 32x32 images, but the data is \\(64, 64\\)"):
-        build_model("lenet5", 1, 2, (64, 64))
-    with pytest.raises(ValueError, match="takes 2D inputs, but the data is 3D"):
-        build_model("lenet5", 1, 2, (28, 28, 28))
+    with pytest.raises(ValueError, match="lenet5' needs square \\(cubic\\) inputs of at least 12 pixels per side, "
+                                         "but the data is \\(64, 32\\)"):
+        build_model("lenet5", 1, 2, (64, 32))
+    with pytest.raises(ValueError, match="takes 2D or 3D inputs, but the data is 1D"):
+        build_model("lenet5", 1, 2, (28,))
+
+
+def test_lenet5_in_3d_keeps_the_classic_topology():
+    import engine
+
+    net = build_model("lenet5", 1, 2, (24, 24, 24))
+    assert net(engine.randn(2, 1, 24, 24, 24)).shape == (2, 2)
+    # 24 -> (pad 2) 24 -> 12 -> 8 -> 4: the classifier sees 16 * 4^3 features
+    assert net.classifier[1].in_features == 16 * 4**3
     with pytest.raises(ValueError, match="unknown model 'unet'"):
         build_model("unet", 1, 2, (28, 28))
