@@ -86,7 +86,7 @@ def load_data(config) -> ClassificationData:
         try:
             splits = load_medmnist(name, split=None, size=config.size, data_dir=config.data_dir)
         except (FileNotFoundError, ValueError) as e:
-            raise UsageError(str(e).splitlines()[0]) from None
+            raise UsageError(" ".join(str(e).split())) from None  # one line, with every folder searched
         info = INFO[name]
         arrays = [a for s in ("train", "val", "test")
                   for a in (splits[s].as_float_channels_first(), splits[s].targets())]

@@ -108,7 +108,7 @@ def test_user_mistakes_give_one_line_and_status_2(tmp_path, capsys):
     cases = [
         (["--dataset", "nosuchmnist"], "unknown dataset 'nosuchmnist'"),
         (["--dataset", "lesions3d", "--model", "lenet5", "--size", "3"], "--size must be at least 8"),
-        (["--dataset", "pathmnist", "--data-dir", str(tmp_path)], "pathmnist"),
+        (["--dataset", "pathmnist", "--data-dir", str(tmp_path)], f"searched: {tmp_path}"),
         (["--imbalance", "sometimes"], "--imbalance must be one of none, weighted, balanced"),
     ]
     for args, message in cases:
