@@ -199,8 +199,11 @@ def single_logit(model, data: ClassificationData) -> bool:
     """Whether the network answers with one logit per image (a binary model trained with BCE)."""
     import engine
 
+    was_training = model.training
+    model.eval()  # a probe must not move batch-norm statistics
     with engine.no_grad():
         out = model(engine.tensor(data.x_train[:2]))
+    model.train(was_training)
     if out.ndim == 1 or out.shape[1] == 1:
         if data.n_outputs != 2 or data.multilabel:
             raise UsageError(f"model {type(model).__name__} gives one output, which fits a two-class task only")
