@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+from pathlib import Path
 
 from tasks.errors import RunInterrupted, UsageError
 
@@ -85,8 +86,6 @@ def _run(argv: list[str]) -> int:
         resume_dir = known.resume
         if resume_dir is None:
             raise UsageError("--resume needs a run folder")
-        from pathlib import Path
-
         from tasks.runfolder import read_saved_config
 
         saved_name = read_saved_config(Path(resume_dir))["experiment"]

@@ -86,12 +86,6 @@ def _check_parent(path: Path) -> None:
             return
 
 
-def claim_new(out: str | None, default_name: str) -> Path:
-    """Create (or take, if empty) the folder of a new run and return it (``.created``: made here)."""
-    path = _claim(out, default_name)
-    return path
-
-
 def release_unused(run_dir: Path, created: bool) -> None:
     """Undo a claim when the run failed before producing anything (a user mistake found late):
     remove what the framework wrote, and the folder itself if this run created it."""
@@ -106,7 +100,8 @@ def release_unused(run_dir: Path, created: bool) -> None:
             run_dir.rmdir()
 
 
-def _claim(out: str | None, default_name: str) -> Path:
+def claim_new(out: str | None, default_name: str) -> Path:
+    """Create (or take, if empty) the folder of a new run and return it."""
     if out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{default_name}-{stamp}-{os.getpid()}"
