@@ -55,7 +55,7 @@ def _user_folder(config) -> ClassificationData:
     from tasks.userdata import load_labelled_folder, normalize_intensity, resize
 
     folder = load_labelled_folder(config.dataset, seed=DATA_SEED)
-    shape = (config.size,) * folder.ndim
+    shape = (config.size or 28,) * folder.ndim
     x = np.stack([resize(normalize_intensity(im), shape) for im in folder.images]).astype(np.float32)
     task = "binary-class" if len(folder.class_names) == 2 else "multi-class"
     parts = [folder.indices(s) for s in ("train", "val", "test")]
@@ -72,7 +72,8 @@ def load_data(config) -> ClassificationData:
         from tasks.data.phantoms import make_lesion_dataset
 
         ndim = 3 if name == "lesions3d" else 2
-        data = make_lesion_dataset(config.n_samples, image_size=28 if ndim == 2 else 24, ndim=ndim,
+        size = config.size if config.size is not None else (28 if ndim == 2 else 24)
+        data = make_lesion_dataset(config.n_samples, image_size=size, ndim=ndim,
                                    irregularity=config.irregularity, seed=DATA_SEED)
         x, y = data["images"].astype(np.float32), data["labels"]
         tr, va, te = train_val_test_split(y, fractions=(0.7, 0.15, 0.15), stratify=y, seed=DATA_SEED)
@@ -84,7 +85,7 @@ def load_data(config) -> ClassificationData:
         from tasks.data.medmnist import INFO, load_medmnist
 
         try:
-            splits = load_medmnist(name, split=None, size=config.size, data_dir=config.data_dir)
+            splits = load_medmnist(name, split=None, size=config.size or 28, data_dir=config.data_dir)
         except (FileNotFoundError, ValueError) as e:
             raise UsageError(" ".join(str(e).split())) from None  # one line, with every folder searched
         info = INFO[name]
@@ -297,8 +298,9 @@ class ClassificationExperiment(Experiment):
                "with images/ and labels.csv (images resized to --size per side, intensities scaled to [0, 1] by "
                "their 0.5/99.5 percentiles)"),
         Option("data_dir", str, None, "folder with the MedMNIST .npz files (must exist when given)", nullable=True),
-        Option("size", int, 28, "MedMNIST image size, or the side length user-folder images are resized to",
-               low=8, high=512),
+        Option("size", int, None, "side length: of the lesion phantoms (default 28 in 2D, 24 in 3D), of the MedMNIST "
+               "images (28, 64, 128 or 224; default 28), or that user-folder images are resized to (default 28)",
+               low=8, high=512, nullable=True),
         Option("model", str, "vgg", "network or classical baseline", choices=NETWORKS + BASELINES),
         Option("width", int, None, "channel width of alexnet/vgg/resnet18 (default: 16 for vgg, the model's own "
                "otherwise)", low=1, high=1024, nullable=True),

@@ -115,3 +115,20 @@ def test_lenet5_in_3d_keeps_the_classic_topology():
     assert net.classifier[1].in_features == 16 * 4**3
     with pytest.raises(ValueError, match="unknown model 'unet'"):
         build_model("unet", 1, 2, (28, 28))
+
+
+def test_alexnet_normalises_each_convolution_and_starts_with_he_weights():
+    from models.alexnet import AlexNetSmall
+
+    engine.manual_seed(0)
+    net = AlexNetSmall(1, 2, width=16)
+    convs = [m for m in net.features if isinstance(m, engine.nn.Conv2d)]
+    norms = [m for m in net.features if isinstance(m, engine.nn.BatchNorm2d)]
+    assert len(convs) == len(norms) == 5 and all(c.bias is None for c in convs)
+    # He init: std sqrt(2 / fan_in); PyTorch's default U(+-1/sqrt(fan_in)) would give 1/sqrt(3 fan_in)
+    w = convs[2].weight.detach().numpy()
+    fan_in = w[0].size
+    assert abs(w.std() * np.sqrt(fan_in / 2) - 1) < 0.05
+    plain = AlexNetSmall(1, 2, width=16, batch_norm=False)
+    assert not any(isinstance(m, engine.nn.BatchNorm2d) for m in plain.modules())
+    assert all(m.bias is not None for m in plain.features if isinstance(m, engine.nn.Conv2d))
