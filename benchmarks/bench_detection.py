@@ -1,7 +1,7 @@
 """Detection speed, medgrad vs PyTorch CPU, one framework per process.
 
-    python benchmarks/bench_detection.py --framework medgrad [--threads 2] [--case heatmap_step|peaks_128cube]
-    python benchmarks/bench_detection.py --framework torch
+    python benchmarks/bench_detection.py                  # every case, medgrad and PyTorch, 2 threads
+    python benchmarks/bench_detection.py CASE --frameworks medgrad --threads 1
 
 Cases (from the detection issue):
   heatmap_step   one training step of the centre-heatmap network (models/heatmap_detector.py: a U-Net of depth
@@ -10,19 +10,13 @@ Cases (from the detection issue):
                  and loss written with torch.nn.
   peaks_128cube  candidate extraction on one 128^3 heatmap: max pooling 3x3x3 (stride 1, padding 1), keep
                  where the map equals its pooled value and exceeds 0.5, list the coordinates and scores.
-Prints one JSON line per case: case, framework, median_ms, min_ms, max_ms, peak_mb (peak RSS of the process,
-getrusage; it includes the framework's own footprint).
+Each (framework, case) runs in its own fresh process, interleaved (benchmarks/harness.py); the table gives
+medians, the spread of the process medians, peak memory and the step's own memory (--json keeps every round).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
-import sys
-import time
-from pathlib import Path
+import harness
 
 CASES = ("heatmap_step", "peaks_128cube")
 WIDTH, DEPTH, BATCH, SIZE = 16, 2, 8, 128
@@ -120,37 +114,11 @@ def _medgrad_cases():
     return {"heatmap_step": step, "peaks_128cube": lambda: heatmap_peaks(heat, kernel_size=3, threshold=0.5)}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", choices=("medgrad", "torch"), required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--case", choices=CASES, action="append")
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)  # before the framework (and its BLAS) is imported
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    if args.framework == "torch":
-        import torch
-
-        torch.set_num_threads(args.threads)
-        cases = _torch_cases(torch)
-    else:
-        cases = _medgrad_cases()
-    for name in args.case or list(CASES):
-        fn = cases[name]
-        fn()  # warm-up (allocations, BLAS start-up)
-        times = []
-        for _ in range(args.rounds):
-            t = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t) * 1000)
-        times.sort()
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"case": name, "framework": args.framework, "median_ms": round(times[len(times) // 2], 1),
-                          "min_ms": round(times[0], 1), "max_ms": round(times[-1], 1), "peak_mb": round(peak_mb)}),
-              flush=True)
+def build(case, framework):
+    if framework == "torch":
+        return _torch_cases(harness.torch_or_none())[case]
+    return _medgrad_cases()[case]
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(__file__, dict.fromkeys(CASES), build)

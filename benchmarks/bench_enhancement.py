@@ -1,7 +1,7 @@
 """DnCNN training steps (and an ESPCN step), medgrad vs PyTorch CPU, one framework per process.
 
-    python benchmarks/bench_enhancement.py --framework medgrad [--threads 2] [--case dncnn17]
-    python benchmarks/bench_enhancement.py --framework torch
+    python benchmarks/bench_enhancement.py                  # every case, medgrad and PyTorch, 2 threads
+    python benchmarks/bench_enhancement.py CASE --frameworks medgrad --threads 1
 
 Cases (from the enhancement issue):
   dncnn17   one DnCNN training step: batch 16 of 1x64x64, 17 layers of width 64 (3x3 convolutions,
@@ -9,19 +9,13 @@ Cases (from the enhancement issue):
             prediction, Adam.
   espcn     one ESPCN x2 step: batch 16 of 1x32x32 -> 1x64x64 (5x5 64, 3x3 32, 3x3 4, pixel shuffle).
 The PyTorch networks are the same architectures, written here with torch.nn.
-Prints one JSON line per case: case, framework, median_ms, min_ms, max_ms, peak_mb (peak RSS of the
-process from getrusage, the framework's own footprint included).
+Each (framework, case) runs in its own fresh process, interleaved (benchmarks/harness.py); the table gives
+medians, the spread of the process medians, peak memory and the step's own memory (--json keeps every round).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
-import sys
-import time
-from pathlib import Path
+import harness
 
 CASES = {"dncnn17": dict(model="dncnn", batch=16, size=64, depth=17, width=64),
          "espcn": dict(model="espcn", batch=16, size=32, scale=2)}
@@ -89,36 +83,11 @@ def _medgrad_step(case):
     return step
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", choices=("medgrad", "torch"), required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--case", choices=tuple(CASES), action="append")
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)  # before the framework (and its BLAS) is imported
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    torch = None
-    if args.framework == "torch":
-        import torch
-
-        torch.set_num_threads(args.threads)
-    for name in args.case or ["dncnn17"]:
-        case = CASES[name]
-        step = _torch_step(torch, case) if args.framework == "torch" else _medgrad_step(case)
-        step()  # warm-up (allocations, BLAS start-up)
-        times = []
-        for _ in range(args.rounds):
-            t = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t) * 1000)
-        times.sort()
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"case": name, "framework": args.framework, "median_ms": round(times[len(times) // 2], 1),
-                          "min_ms": round(times[0], 1), "max_ms": round(times[-1], 1), "peak_mb": round(peak_mb)}),
-              flush=True)
+def build(case, framework):
+    if framework == "torch":
+        return _torch_step(harness.torch_or_none(), CASES[case])
+    return _medgrad_step(CASES[case])
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(__file__, CASES, build)

@@ -1,7 +1,7 @@
 """Prediction speed, medgrad vs PyTorch CPU, one framework per process.
 
-    python benchmarks/bench_prediction.py --framework medgrad [--threads 2] [--case cox_loss_4096|...]
-    python benchmarks/bench_prediction.py --framework torch
+    python benchmarks/bench_prediction.py                  # every case, medgrad and PyTorch, 2 threads
+    python benchmarks/bench_prediction.py CASE --frameworks medgrad --threads 1
 
 Cases:
   cox_loss_4096     forward + backward of the negative Cox partial log-likelihood (Breslow) of 4096 risk
@@ -10,20 +10,15 @@ Cases:
                     patients with the Cox loss.
   brainnetcnn_step  one training step of BrainNetCNN (E2E 8, E2N 16, N2G 32, FC 1; 90 regions), batch 32,
                     MSE, Adam. PyTorch: E2E and E2N as (1, R) and (R, 1) convolutions (Kawahara's code).
-Prints one JSON line per case: case, framework, median_ms, min_ms, max_ms, peak_mb (peak RSS of the whole
-process from getrusage, framework included).
+Each (framework, case) runs in its own fresh process, interleaved (benchmarks/harness.py); the table gives
+medians, the spread of the process medians, peak memory and the step's own memory (--json keeps every round).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import resource
-import statistics
-import sys
-import time
-from pathlib import Path
+
+import harness
 
 CASES = ("cox_loss_4096", "deepsurv_step", "brainnetcnn_step")
 R = 90
@@ -139,30 +134,11 @@ def build_torch(case, threads):
     return step
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--framework", choices=("medgrad", "torch"), required=True)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--case", choices=CASES, default=None)
-    p.add_argument("--rounds", type=int, default=7)
-    args = p.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)  # before NumPy / PyTorch start their thread pools
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    for case in [args.case] if args.case else CASES:
-        step = build_medgrad(case) if args.framework == "medgrad" else build_torch(case, args.threads)
-        for _ in range(3):
-            step()
-        times = []
-        for _ in range(args.rounds):
-            t0 = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t0) * 1e3)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"case": case, "framework": args.framework, "median_ms": round(statistics.median(times), 3),
-                          "min_ms": round(min(times), 3), "max_ms": round(max(times), 3), "peak_mb": round(peak, 1)}),
-              flush=True)
+def build(case, framework):
+    if framework == "torch":
+        return build_torch(case, int(os.environ.get("OMP_NUM_THREADS", "2")))
+    return build_medgrad(case)
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(__file__, dict.fromkeys(CASES), build)

@@ -1,26 +1,20 @@
 """DC-CNN training steps, medgrad vs PyTorch CPU, one framework per process.
 
-    python benchmarks/bench_reconstruction.py --framework medgrad [--threads 2] [--case dccnn128]
-    python benchmarks/bench_reconstruction.py --framework torch
+    python benchmarks/bench_reconstruction.py                  # every case, medgrad and PyTorch, 2 threads
+    python benchmarks/bench_reconstruction.py CASE --frameworks medgrad --threads 1
 
 Case (from the reconstruction issue): one DC-CNN training step, batch 4 of 2x128x128 complex images,
 5 cascades of 5 3x3 convolutions with 32 feature maps (Schlemper et al. 2018 use 5 cascades of 5
 convolutions with 64), hard data consistency with centred orthonormal FFTs, MSE loss, Adam.
 ``dccnn64`` is the same at 64x64. The PyTorch network is the same architecture, written here with
 torch.fft on complex tensors.
-Prints one JSON line per case: case, framework, median_ms, min_ms, max_ms, peak_mb (peak RSS of the
-process from getrusage, the framework's own footprint included).
+Each (framework, case) runs in its own fresh process, interleaved (benchmarks/harness.py); the table gives
+medians, the spread of the process medians, peak memory and the step's own memory (--json keeps every round).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
-import sys
-import time
-from pathlib import Path
+import harness
 
 CASES = {"dccnn128": dict(batch=4, size=128, cascades=5, convs=5, nf=32),
          "dccnn64": dict(batch=4, size=64, cascades=5, convs=5, nf=32)}
@@ -104,36 +98,11 @@ def _medgrad_step(case):
     return step
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", choices=("medgrad", "torch"), required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--case", choices=tuple(CASES), action="append")
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)  # before the framework (and its BLAS) is imported
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    torch = None
-    if args.framework == "torch":
-        import torch
-
-        torch.set_num_threads(args.threads)
-    for name in args.case or ["dccnn128"]:
-        case = CASES[name]
-        step = _torch_step(torch, case) if args.framework == "torch" else _medgrad_step(case)
-        step()  # warm-up (allocations, BLAS start-up)
-        times = []
-        for _ in range(args.rounds):
-            t = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t) * 1000)
-        times.sort()
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"case": name, "framework": args.framework, "median_ms": round(times[len(times) // 2], 1),
-                          "min_ms": round(times[0], 1), "max_ms": round(times[-1], 1), "peak_mb": round(peak_mb)}),
-              flush=True)
+def build(case, framework):
+    if framework == "torch":
+        return _torch_step(harness.torch_or_none(), CASES[case])
+    return _medgrad_step(CASES[case])
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(__file__, CASES, build)

@@ -1,7 +1,7 @@
 """Registration speed, medgrad vs PyTorch CPU, one framework per process.
 
-    python benchmarks/bench_registration.py --framework medgrad [--threads 2] [--case NAME]
-    python benchmarks/bench_registration.py --framework torch
+    python benchmarks/bench_registration.py                  # every case, medgrad and PyTorch, 2 threads
+    python benchmarks/bench_registration.py CASE --frameworks medgrad --threads 1
 
 Cases (from the registration issue):
   grid_sample2d  grid_sample forward + backward (to input and grid), bilinear, border padding,
@@ -11,21 +11,13 @@ Cases (from the registration issue):
                  16-32-32-32, decoder 32-32-32-32-16-16, flow head, spatial transformer, local NCC (window 9,
                  separable box sums in both frameworks) + diffusion regulariser, Adam
   vxm3d          the same in 3-D: batch 1 of 2x64^3
-Prints one JSON line per case: case, framework, median_ms, min_ms, max_ms, peak_mb (peak RSS of the process,
-from getrusage; it includes the framework's own footprint) and cpu_ms (median process CPU time of a step: on a
-shared, oversubscribed machine the wall time mostly measures waiting; with --threads 1 the CPU time is the work).
-Run the two frameworks as separate processes, interleaved, and compare the medians.
+Each (framework, case) runs in its own fresh process, interleaved (benchmarks/harness.py); the table gives
+medians, the spread of the process medians, peak memory and the step's own memory (--json keeps every round).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
-import sys
-import time
-from pathlib import Path
+import harness
 
 CASES = {
     "grid_sample2d": dict(kind="grid", dims=2, batch=8, size=128),
@@ -181,39 +173,11 @@ def _medgrad_step(case):
     return step
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", choices=("medgrad", "torch"), required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--case", choices=tuple(CASES), action="append")
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)  # before the framework (and its BLAS) is imported
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    torch = None
-    if args.framework == "torch":
-        import torch
-
-        torch.set_num_threads(args.threads)
-    for name in args.case or list(CASES):
-        case = CASES[name]
-        step = _torch_step(torch, case) if args.framework == "torch" else _medgrad_step(case)
-        step()  # warm-up (allocations, BLAS start-up)
-        times, cpu = [], []
-        for _ in range(args.rounds):
-            t, c = time.perf_counter(), time.process_time()
-            step()
-            times.append((time.perf_counter() - t) * 1000)
-            cpu.append((time.process_time() - c) * 1000)
-        times.sort()
-        cpu.sort()
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"case": name, "framework": args.framework, "median_ms": round(times[len(times) // 2], 1),
-                          "min_ms": round(times[0], 1), "max_ms": round(times[-1], 1), "peak_mb": round(peak_mb),
-                          "cpu_ms": round(cpu[len(cpu) // 2], 1)}),
-              flush=True)
+def build(case, framework):
+    if framework == "torch":
+        return _torch_step(harness.torch_or_none(), CASES[case])
+    return _medgrad_step(CASES[case])
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(__file__, CASES, build)

@@ -1,29 +1,23 @@
 """U-Net training steps, medgrad vs PyTorch CPU, one framework per process.
 
-    python benchmarks/bench_segmentation.py --framework medgrad [--threads 2] [--case unet2d|unet3d]
-    python benchmarks/bench_segmentation.py --framework torch
+    python benchmarks/bench_segmentation.py                  # every case, medgrad and PyTorch, 2 threads
+    python benchmarks/bench_segmentation.py CASE --frameworks medgrad --threads 1
 
 Cases (from the segmentation issue): a U-Net 2D training step (batch 8 of 1x128x128, depth 4,
 width 16, batch norm, transposed convolutions, 2 classes, Dice + cross-entropy, Adam) and a 3D
 step (batch 2 of 1x64^3, depth 3, width 8). The PyTorch network is the same architecture
 (tests/models/test_unet.py checks that both give the same outputs and gradients).
-Prints one JSON line per case: case, framework, median_ms, min_ms, max_ms, peak_mb (peak RSS of
-the process, from getrusage; it includes the framework's own footprint).
+Each (framework, case) runs in its own fresh process, interleaved (benchmarks/harness.py); the table gives
+medians, the spread of the process medians, peak memory and the step's own memory (--json keeps every round).
 
-Memory cases (medgrad only, one inference each): ``--case window2d`` segments a 512x512 image with a 2D U-Net
-(depth 4, width 16) by sliding 128x128 windows, ``--case window3d`` a 128^3 volume with a 3D U-Net (depth 3,
+Memory cases (medgrad only, one inference each): ``window2d`` segments a 512x512 image with a 2D U-Net
+(depth 4, width 16) by sliding 128x128 windows, ``window3d`` a 128^3 volume with a 3D U-Net (depth 3,
 width 8) by 64^3 windows; overlap 0.5, Gaussian blending (tasks/inference.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
-import sys
-import time
-from pathlib import Path
+import harness
 
 CASES = {"unet2d": dict(dims=2, batch=8, size=128, depth=4, width=16),
          "unet3d": dict(dims=3, batch=2, size=64, depth=3, width=8)}
@@ -136,41 +130,15 @@ def _medgrad_step(case):
     return step
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", choices=("medgrad", "torch"), required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--case", choices=tuple(CASES) + tuple(WINDOW_CASES), action="append")
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)  # before the framework (and its BLAS) is imported
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    if args.framework == "torch":
-        import torch
-
-        torch.set_num_threads(args.threads)
-    for name in args.case or list(CASES):
-        if name in WINDOW_CASES:
-            if args.framework != "medgrad":
-                raise SystemExit(f"--case {name} measures medgrad's sliding-window inference only")
-            step = _sliding_window(WINDOW_CASES[name])
-            args.rounds = 1  # one whole-image inference; its peak memory is the point
-        else:
-            case = CASES[name]
-            step = _torch_step(torch, case) if args.framework == "torch" else _medgrad_step(case)
-            step()  # warm-up (allocations, BLAS start-up)
-        times = []
-        for _ in range(args.rounds):
-            t = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t) * 1000)
-        times.sort()
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"case": name, "framework": args.framework, "median_ms": round(times[len(times) // 2], 1),
-                          "min_ms": round(times[0], 1), "max_ms": round(times[-1], 1), "peak_mb": round(peak_mb)}),
-              flush=True)
+def build(case, framework):
+    if case in WINDOW_CASES:
+        if framework != "medgrad":
+            raise SystemExit(f"case {case} measures medgrad's sliding-window inference only")
+        return _sliding_window(WINDOW_CASES[case])
+    if framework == "torch":
+        return _torch_step(harness.torch_or_none(), CASES[case])
+    return _medgrad_step(CASES[case])
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(__file__, {**CASES, **WINDOW_CASES}, build)

@@ -1,76 +1,212 @@
-"""Timing harness shared by the benchmarks: medgrad vs PyTorch CPU, same process, same threads.
+"""Timing harness of the benchmarks: every (framework, case) pair in its own fresh process.
 
-Both frameworks are limited to the same number of threads (default 2, set before NumPy is
-imported), warmed up, then timed in alternating rounds so that machine noise hits both
-alike; the reported figure is the median over rounds and the ratio of medians.
-Peak memory is measured separately, one subprocess per (case, framework), as the growth of
-the process's maximum resident set size while running the case.
+Why one process each: PyTorch's OpenMP threads and NumPy's OpenBLAS threads, loaded into one
+process, compete for the same cores and spin while the other works, which slowed PyTorch
+2-3x on this machine and made medgrad look 2x better than it is. So the driver starts a new
+Python process for each measurement, with the same environment for every framework
+(``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` = the thread count, set
+before anything is imported), and interleaves the processes (medgrad, torch, medgrad, torch,
+...) so that a noisy minute on the machine hits both alike.
+
+Inside a worker process: build the step, run it ``warmup`` times, then ``rounds`` timed rounds
+of ``inner`` calls each; it reports the per-call seconds of every round and its memory: the
+peak resident set size of the whole process (framework included) and the growth of that peak
+while stepping (the step's own working memory; Linux ``/proc`` high-water mark, reset after
+set-up by writing 5 to ``/proc/self/clear_refs``).
+
+A benchmark module defines ``CASES`` ({name: description}), ``build(case, framework)`` returning
+a zero-argument step, and calls ``harness.main(__file__, CASES)`` under ``__main__``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import platform
+import re
 import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
-THREADS = os.environ.get("MEDGRAD_BENCH_THREADS", "2")
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, THREADS)
-
-
-def time_step(step, rounds: int, inner: int) -> list[float]:
-    """Seconds per call of ``step`` for each round (each round runs it ``inner`` times)."""
-    out = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            step()
-        out.append((time.perf_counter() - t0) / inner)
-    return out
+FRAMEWORKS = ("medgrad", "torch")
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def compare(ours, theirs, rounds: int = 7, inner: int = 5, warmup: int = 3):
-    """Alternate rounds of our step and PyTorch's; returns (ours_median_s, theirs_median_s)."""
-    for _ in range(warmup):
-        ours()
-        if theirs is not None:
-            theirs()
-    a, b = [], []
-    for _ in range(rounds):
-        a += time_step(ours, 1, inner)
-        if theirs is not None:
-            b += time_step(theirs, 1, inner)
-    return statistics.median(a), (statistics.median(b) if b else None)
-
-
-def peak_rss_mb(module: str, case: str, framework: str) -> float | None:
-    """Run one case in a fresh process and return its peak memory growth in MB: the peak
-    resident set size while running 3 steps (the kernel's high-water mark, reset after setup by
-    writing 5 to /proc/self/clear_refs) minus the resident size before them. Linux only."""
-    code = (
-        "import re\n"
-        f"import {module} as m\n"
-        f"step = m.build('{case}', '{framework}')\n"
-        "status = lambda key: int(re.search(key + r':\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
-        "open('/proc/self/clear_refs', 'w').write('5')\n"
-        "base = status('VmRSS')\n"
-        "for _ in range(3): step()\n"
-        "print((status('VmHWM') - base) / 1024)\n"
-    )
+# ------------------------------------------------------------------------------ inside a worker
+def _proc_status_kb(key: str) -> int | None:
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                             cwd=os.path.dirname(os.path.abspath(__file__)), check=True)
-        return float(out.stdout.strip().splitlines()[-1])
-    except Exception:  # a framework missing, not Linux, or a crash: no figure rather than a wrong one
+        return int(re.search(key + r":\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+    except (OSError, AttributeError):
         return None
 
 
-def torch_or_none():
+def torch_or_none(threads: int | None = None):
+    """PyTorch limited to ``threads`` intra-op threads, or None when it is not installed."""
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(int(THREADS))
+    torch.set_num_threads(int(threads or os.environ.get("OMP_NUM_THREADS", "2")))
     return torch
+
+
+def run_worker(build, case: str, framework: str, rounds: int, inner: int, warmup: int) -> dict:
+    """Time one case in this (fresh) process; returns the JSON-able measurement."""
+    if framework == "torch" and torch_or_none() is None:
+        return {"case": case, "framework": framework, "error": "torch not installed"}
+    step = build(case, framework)
+    for _ in range(warmup):
+        step()
+    base_kb = _proc_status_kb("VmRSS")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current size
+    except OSError:
+        base_kb = None
+    times, cpu = [], []
+    for _ in range(rounds):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(inner):
+            step()
+        times.append((time.perf_counter() - t0) / inner)
+        cpu.append((time.process_time() - c0) / inner)  # on a busy machine wall time measures waiting too
+    peak_kb = _proc_status_kb("VmHWM")
+    return {"case": case, "framework": framework, "pid": os.getpid(), "seconds": times, "cpu_seconds": cpu,
+            "threads": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+            "peak_mb": peak_kb / 1024 if peak_kb else None,
+            "step_mb": (peak_kb - base_kb) / 1024 if peak_kb and base_kb else None}
+
+
+# ------------------------------------------------------------------------------ the driver
+def spawn(script: Path, case: str, framework: str, threads: int, rounds: int, inner: int, warmup: int) -> dict:
+    """One measurement in a fresh interpreter with the thread variables set before import."""
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, str(script), "--worker", case, framework, "--threads", str(threads),
+           "--rounds", str(rounds), "--inner", str(inner), "--warmup", str(warmup)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=3600)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"case": case, "framework": framework, "error": f"worker failed: {tail}"}
+    return json.loads(lines[-1])
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Median over every timed round of every process; spread = min and max of the process medians."""
+    good = [r for r in runs if "seconds" in r]
+    if not good:
+        return {"error": runs[0].get("error", "no measurement") if runs else "not run"}
+    every = [t for r in good for t in r["seconds"]]
+    per_process = [statistics.median(r["seconds"]) for r in good]
+    return {"median_s": statistics.median(every), "low_s": min(per_process), "high_s": max(per_process),
+            "cpu_median_s": statistics.median(t for r in good for t in r["cpu_seconds"]),
+            "processes": len(good), "peak_mb": max(r["peak_mb"] or 0 for r in good) or None,
+            "step_mb": max(r["step_mb"] or 0 for r in good) or None}
+
+
+def machine() -> str:
+    try:
+        import numpy as np
+
+        blas = ""
+        try:
+            from threadpoolctl import threadpool_info
+
+            blas = ", ".join(sorted({f"{i['internal_api']} {i.get('architecture', '')}".strip()
+                                     for i in threadpool_info() if i["user_api"] == "blas"}))
+        except ImportError:
+            pass
+        numpy = f"numpy {np.__version__}" + (f" ({blas})" if blas else "")
+    except ImportError:
+        numpy = "numpy missing"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {numpy}"
+
+
+def measure(script: Path, cases: list[str], frameworks: list[str], threads: int, processes: int, rounds: int,
+            inner: dict, warmup: int, log=print) -> dict:
+    """{case: {framework: summary}} with the processes interleaved case by case."""
+    results = {}
+    for case in cases:
+        runs = {fw: [] for fw in frameworks}
+        for p in range(processes):
+            for fw in frameworks:
+                r = spawn(script, case, fw, threads, rounds, inner.get(case, 3), warmup)
+                runs[fw].append(r)
+                if "error" in r and p == 0:
+                    log(f"  {case} / {fw}: {r['error']}")
+        results[case] = {fw: summarize(runs[fw]) for fw in frameworks}
+    return results
+
+
+def table(results: dict, descriptions: dict, baseline: str = "torch") -> str:
+    """A Markdown table: medgrad and PyTorch medians (process spread), the ratio, peak memory."""
+    rows = ["| case | medgrad ms (spread) | PyTorch ms (spread) | ratio | peak MB medgrad / PyTorch (step MB) |",
+            "|---|---|---|---|---|"]
+    for case, by_fw in results.items():
+        ours, theirs = by_fw.get("medgrad", {}), by_fw.get(baseline, {})
+
+        def cell(s):
+            if "median_s" not in s:
+                return s.get("error", "–")
+            return f"{s['median_s'] * 1e3:.2f} ({s['low_s'] * 1e3:.2f}–{s['high_s'] * 1e3:.2f})"
+
+        ratio = (f"{ours['median_s'] / theirs['median_s']:.2f}x" if "median_s" in ours and "median_s" in theirs
+                 else "–")
+
+        def mem(s):
+            if not s.get("peak_mb"):
+                return "–"
+            return f"{s['peak_mb']:.0f}" + (f" ({s['step_mb']:.0f})" if s.get("step_mb") else "")
+
+        label = descriptions.get(case)
+        rows.append(f"| {label if isinstance(label, str) else case} | {cell(ours)} | {cell(theirs)} | {ratio} | "
+                    f"{mem(ours)} / {mem(theirs)} |")
+    return "\n".join(rows)
+
+
+def main(script: str, cases: dict, build, inner: dict | None = None, extra=None) -> None:
+    """The command line of a benchmark module: the driver by default, ``--worker`` inside a process.
+
+    ``extra(results, args)`` may print figures derived from the results (GFLOP/s, ...)."""
+    parser = argparse.ArgumentParser(description=f"{Path(script).name}: medgrad vs PyTorch CPU, "
+                                                 "one process per (framework, case)")
+    parser.add_argument("cases", nargs="*", help=f"cases to run (default all): {', '.join(cases)}")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every framework (default 2)")
+    parser.add_argument("--processes", type=int, default=3, help="fresh processes per (case, framework)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per process")
+    parser.add_argument("--inner", type=int, default=None, help="calls per round (default: per case)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--frameworks", default="medgrad,torch", help="comma-separated (default medgrad,torch)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--worker", nargs=2, metavar=("CASE", "FRAMEWORK"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        case, framework = args.worker
+        result = run_worker(build, case, framework, args.rounds, args.inner or 1, args.warmup)
+        print(json.dumps(result), flush=True)
+        return
+    unknown = [c for c in args.cases if c not in cases]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(cases)}")
+    chosen = args.cases or list(cases)
+    inner_by_case = {c: args.inner for c in chosen} if args.inner else (inner or {})
+    frameworks = [f for f in args.frameworks.split(",") if f]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{stamp}; {machine()}; {args.threads} threads per framework; {args.processes} processes x "
+          f"{args.rounds} rounds each; command: python {Path(script).relative_to(ROOT)} "
+          f"{' '.join(sys.argv[1:])}".rstrip(), flush=True)
+    results = measure(Path(script).resolve(), chosen, frameworks, args.threads, args.processes, args.rounds,
+                      inner_by_case, args.warmup)
+    print(table(results, cases))
+    if extra is not None:
+        extra(results, args)
+    if args.json:
+        args.json.write_text(json.dumps({"when": stamp, "machine": machine(), "threads": args.threads,
+                                         "results": results}, indent=1))

@@ -1,18 +1,20 @@
-"""The speed suite: each case is one training (or forward+backward) step, medgrad vs PyTorch CPU.
+"""The speed suite: medgrad vs PyTorch CPU, each (framework, case) in its own fresh process.
 
-    python benchmarks/run.py                 # all cases, 2 threads each, table on stdout
-    python benchmarks/run.py mlp conv        # some cases
-    python benchmarks/run.py --memory        # also peak memory (one subprocess per case and framework)
+    python benchmarks/run.py                       # every case, 2 threads, 3 processes each
+    python benchmarks/run.py conv resnet18_train   # some cases
+    python benchmarks/run.py --frameworks medgrad  # medgrad alone (PyTorch is optional)
 
-Both frameworks run float32 in the same process with the same thread limit (harness.py),
-timed in alternating rounds; the ratio is medgrad's median time over PyTorch's. The GEMM
-reference is a plain NumPy float32 1024x1024 matrix multiply on the same machine, so the
-convolution's GFLOP/s can be compared with what the BLAS itself reaches.
+How it measures (benchmarks/harness.py): each measurement is a new Python process with
+OMP/OPENBLAS/MKL_NUM_THREADS set to the same value before import; the processes of the two
+frameworks are interleaved; each warms up, then times several rounds; the table gives the
+median over every round of every process, the spread of the process medians, and each
+process's peak memory (with the step's own working memory in brackets). Both frameworks run
+float32 from identical weights (our state dict loaded into PyTorch). ``gemm`` is the BLAS
+reference: a 1024x1024 float32 matrix product in NumPy ("medgrad" column) and in PyTorch, so
+the convolution's GFLOP/s can be read against what the BLAS itself reaches.
 """
 
 from __future__ import annotations
-
-import argparse
 
 import harness
 import numpy as np
@@ -27,7 +29,14 @@ CASES = {
     "conv": "Conv2d 3x3 32->64 forward+backward on 32x32x64x64",
     "lstm": "LSTM (input 64, hidden 128, 32 steps, batch 32) forward+backward",
     "unet": "two-level U-Net (1->16->32), training step, batch 8 of 64x64",
+    "resnet18_train": "ResNet-18 (MedMNIST, 28x28) training step, batch 128, SGD",
+    "resnet18_eval": "ResNet-18 (MedMNIST, 28x28) evaluation forward, batch 128",
+    "op_add": "per-op overhead: (a + b).sum() and backward on 4-element tensors",
+    "op_chain": "per-op overhead: a chain of 20 element-wise ops on 64 elements, and backward",
+    "gemm": "BLAS reference: 1024x1024 float32 matmul (NumPy in the medgrad column)",
 }
+INNER = {"mlp": 5, "lenet": 3, "conv": 1, "lstm": 3, "unet": 1, "resnet18_train": 1, "resnet18_eval": 1,
+         "op_add": 500, "op_chain": 50, "gemm": 3}
 CONV_FLOPS = 3 * 2 * 32 * 64 * 64 * 64 * 32 * 9  # forward + two backward GEMMs
 
 
@@ -79,6 +88,43 @@ def _lenet(lib):
 
 def _mlp(lib):
     return lib.Sequential(lib.Linear(784, 256), lib.ReLU(), lib.Linear(256, 256), lib.ReLU(), lib.Linear(256, 10))
+
+
+def _resnet18(lib):
+    """The MedMNIST ResNet-18 of models/resnet.py, written once for either library (same names)."""
+
+    class Block(lib.Module):
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.conv1 = lib.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = lib.BatchNorm2d(c_out)
+            self.conv2 = lib.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
+            self.bn2 = lib.BatchNorm2d(c_out)
+            self.relu = lib.ReLU()
+            self.shortcut = (lib.Sequential(lib.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
+                                            lib.BatchNorm2d(c_out)) if stride != 1 or c_in != c_out else lib.Identity())
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+    class ResNet(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = lib.Sequential(lib.Conv2d(1, 64, 3, padding=1, bias=False), lib.BatchNorm2d(64), lib.ReLU())
+            blocks, c = [], 64
+            for i in range(4):
+                for j in range(2):
+                    blocks.append(Block(c, 64 * 2**i, 2 if (j == 0 and i > 0) else 1))
+                    c = 64 * 2**i
+            self.layers = lib.Sequential(*blocks)
+            self.pool = lib.AdaptiveAvgPool2d(1)
+            self.fc = lib.Linear(c, 2)
+
+        def forward(self, x):
+            return self.fc(self.pool(self.layers(self.stem(x))).flatten(1))
+
+    return ResNet()
 
 
 def _training_step(model, x, y, loss_fn, framework):
@@ -177,43 +223,64 @@ def build(case: str, framework: str):
             out, _ = ours(ex)
             out.sum().backward()
         return step
+    if case.startswith("resnet18"):
+        x = rng.normal(size=(128, 1, 28, 28)).astype(np.float32)
+        y = rng.integers(0, 2, 128)
+        ours = _resnet18(nn)
+        theirs = _resnet18(torch.nn) if framework == "torch" else None
+        if theirs is not None:
+            _copy_weights(ours, theirs)
+        if case == "resnet18_train":
+            return (_training_step(theirs, x, y, torch.nn.functional.cross_entropy, "torch") if theirs is not None
+                    else _training_step(ours, x, y, F.cross_entropy, "medgrad"))
+        if theirs is not None:
+            theirs.eval()
+            tx = torch.tensor(x)
+
+            def step():
+                with torch.no_grad():
+                    theirs(tx)
+            return step
+        ours.eval()
+        ex = engine.tensor(x)
+
+        def step():
+            with engine.no_grad():
+                ours(ex)
+        return step
+    if case in ("op_add", "op_chain"):
+        n = 4 if case == "op_add" else 64
+        a0, b0 = rng.normal(size=n).astype(np.float32), rng.normal(size=n).astype(np.float32)
+        lib = torch if framework == "torch" else engine
+        a, b = lib.tensor(a0, requires_grad=True), lib.tensor(b0, requires_grad=True)
+
+        def chain(a, b):
+            h = a
+            for _ in range(5):  # 4 ops a turn, 20 in all
+                h = (h * b + a).tanh() - b
+            return h
+
+        def step():
+            a.grad = b.grad = None
+            ((a + b) if case == "op_add" else chain(a, b)).sum().backward()
+        return step
+    if case == "gemm":
+        m = rng.normal(size=(1024, 1024)).astype(np.float32)
+        if framework == "torch":
+            tm = torch.tensor(m)
+            return lambda: tm @ tm
+        return lambda: m @ m
     raise ValueError(f"unknown case {case!r}; choose from {sorted(CASES)}")
 
 
-def gemm_gflops(rounds: int = 7) -> float:
-    a = np.random.default_rng(0).normal(size=(1024, 1024)).astype(np.float32)
-    times = harness.time_step(lambda: a @ a, rounds, 3)
-    return 2 * 1024**3 / float(np.median(times)) / 1e9
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cases", nargs="*", default=list(CASES))
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--memory", action="store_true", help="also measure peak memory (slower)")
-    args = parser.parse_args(argv)
-    torch = harness.torch_or_none()
-    print(f"threads: {harness.THREADS}; numpy {np.__version__}" + (f"; torch {torch.__version__}" if torch else
-                                                                      "; torch not installed (no ratios)"))
-    gemm = gemm_gflops()
-    print(f"NumPy float32 1024x1024 matmul: {gemm:.1f} GFLOP/s")
-    print("| case | medgrad (ms) | PyTorch (ms) | ratio | peak MB medgrad / PyTorch |")
-    print("|---|---|---|---|---|")
-    for case in args.cases:
-        ours, theirs = harness.compare(build(case, "medgrad"), build(case, "torch") if torch else None,
-                                       rounds=args.rounds, inner=3 if case in ("conv", "unet") else 5)
-        ratio = f"{ours / theirs:.2f}x" if theirs else "–"
-        mem = "–"
-        if args.memory:
-            m1 = harness.peak_rss_mb("run", case, "medgrad")
-            m2 = harness.peak_rss_mb("run", case, "torch") if torch else None
-            mem = f"{m1:.0f} / {m2:.0f}" if m1 is not None and m2 is not None else f"{m1}"
-        extra = ""
-        if case == "conv":
-            extra = f" ({CONV_FLOPS / ours / 1e9:.1f} GFLOP/s = {CONV_FLOPS / ours / 1e9 / gemm:.2f} of the GEMM)"
-        print(f"| {CASES[case]}{extra} | {ours * 1e3:.1f} | {theirs * 1e3 if theirs else float('nan'):.1f} | "
-              f"{ratio} | {mem} |", flush=True)
+def derived_figures(results, args) -> None:
+    """The convolution's GFLOP/s next to the GEMM's, both measured in their own processes."""
+    conv, gemm = results.get("conv", {}).get("medgrad", {}), results.get("gemm", {}).get("medgrad", {})
+    if "median_s" in conv and "median_s" in gemm:
+        conv_gflops, gemm_gflops = CONV_FLOPS / conv["median_s"] / 1e9, 2 * 1024**3 / gemm["median_s"] / 1e9
+        print(f"conv: {conv_gflops:.1f} GFLOP/s = {conv_gflops / gemm_gflops:.2f} of NumPy's GEMM "
+              f"({gemm_gflops:.1f} GFLOP/s)")
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(__file__, CASES, build, INNER, derived_figures)

@@ -12,6 +12,14 @@ matplotlib.use("Agg")
 import engine  # noqa: E402
 from engine import backend  # noqa: E402
 
+try:  # mutation testing (pyproject's [tool.mutmut]): a failing example is enough, shrinking it only costs time
+    from hypothesis import Phase, settings
+
+    settings.register_profile("mutmut", phases=[Phase.explicit, Phase.reuse, Phase.generate], max_examples=25,
+                              deadline=None)
+except ImportError:  # pragma: no cover - hypothesis is in the dev extra
+    pass
+
 # "strict" is the CPU stand-in for a GPU (engine/strict.py): it fails on any host/device mix-up.
 DEVICES = ["cpu", "strict"]
 if backend.cuda_is_available():  # pragma: no cover - needs a GPU
