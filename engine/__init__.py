@@ -13,6 +13,7 @@ engine/backend.py (NumPy / CuPy / strict test device), engine/gradcheck.py.
 
 from __future__ import annotations
 
+from engine import allocator as _allocator
 from engine import cuda, fft, viz
 from engine import ops as _ops  # noqa: F401  (attaches operators and methods to Tensor)
 from engine.autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -100,6 +101,8 @@ from engine.ops.shape import (
 )
 from engine.random import default_generator, get_rng_state, manual_seed, set_rng_state
 from engine.tensor import Parameter, Tensor, as_tensor
+
+_allocator.keep_freed_memory()  # big temporaries reuse freed memory (engine/allocator.py says why)
 
 __version__ = "0.1.0"
 

@@ -34,7 +34,8 @@ def medmnist_evaluate(task: str, y_true, y_score, threshold: float = 0.5) -> dic
     task: a MedMNIST task string (INFO[flag]["task"]) or the short forms "binary",
     "multiclass", "multi-label", "ordinal".
     y_true: (N,) or (N, 1) class indices, or (N, L) 0/1 for multi-label.
-    y_score: (N, K) class scores, (N,) positive-class score for binary, (N, L) for multi-label.
+    y_score: (N, K) class scores, (N,), (N, 1) or (N, 2) for binary (the positive class's score
+    is the last column), (N, L) for multi-label.
     """
     fn = "medmnist_evaluate"
     task = _ALIASES.get(task, task)
@@ -55,8 +56,8 @@ def medmnist_evaluate(task: str, y_true, y_score, threshold: float = 0.5) -> dic
 
     t = chk.vector(fn, "y_true", t)
     if task == "binary-class":
-        if s.ndim == 2:
-            s = s[:, -1]
+        if s.ndim == 2 and s.shape[1] in (1, 2):
+            s = s[:, -1]  # the positive class's score (a (N, 1) column is that score already)
         if s.ndim != 1:
             raise ValueError(f"{fn}: binary-class y_score must be (N,) or (N, 2), got {s.shape}")
         t = chk.binary_labels(fn, "y_true", t)
