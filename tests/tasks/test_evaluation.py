@@ -49,3 +49,32 @@ def test_metric_ci_of_a_set_metric():
 def test_format_ci():
     assert format_ci({"auc": 0.9123, "auc_ci": [0.85, 0.95]}, "auc") == "0.912 (0.850-0.950)"
     assert format_ci({"auc": None}, "auc") == "n/a"
+
+
+def test_summary_interval_is_the_percentile_interval_of_the_resampled_finite_means():
+    # the definition, written as a plain loop over the same resamples
+    from tasks.metrics import resample_indices
+
+    values = np.array([0.9, 0.2, np.nan, 0.75, 0.4, np.inf, 0.65, 0.8, 0.1, 0.55])
+    out = summarize_cases({"all_undefined": [np.nan] * 10, "hd": values[:, None]}, n_boot=300, seed=3, alpha=0.2)
+    idx = resample_indices(10, 300, np.random.default_rng(3))
+    means = [values[row][np.isfinite(values[row])].mean() for row in idx if np.isfinite(values[row]).any()]
+    assert out["hd_ci"] == pytest.approx(list(np.quantile(means, [0.1, 0.9])))
+    assert out["hd"] == pytest.approx(np.mean(values[np.isfinite(values)])) and out["hd_undefined"] == 2
+    assert out["all_undefined"] is None and out["all_undefined_undefined"] == 10  # and "hd" after it is summarised
+
+
+def test_metric_ci_passes_its_settings_to_the_bootstrap():
+    from tasks.metrics import bootstrap_ci, roc_auc
+
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 30 + [1] * 30)
+    s = y + rng.normal(0, 1.0, 60)
+    for settings in (dict(n_boot=50, seed=1, alpha=0.2), dict(n_boot=80, seed=2, alpha=0.05, stratify=y)):
+        r = bootstrap_ci(roc_auc, y, s, **settings)
+        assert metric_ci(roc_auc, y, s, **settings) == [r.low, r.high]
+    # stratified resampling keeps both classes in every resample of a tiny, skewed split
+    y_small = np.array([0] + [1] * 19)
+    s_small = y_small + rng.normal(0, 0.5, 20)
+    assert metric_ci(roc_auc, y_small, s_small, n_boot=300) is None  # 36% of plain resamples lack the negative
+    assert metric_ci(roc_auc, y_small, s_small, n_boot=300, stratify=y_small) is not None

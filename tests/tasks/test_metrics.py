@@ -655,3 +655,47 @@ def test_froc_input_errors():
         M.froc_curve([0.5], [7], n_lesions=3, n_scans=1)
     with pytest.raises(TypeError, match="integers"):
         M.froc_curve([0.5], [0.0], n_lesions=3, n_scans=1)
+
+
+@needs_skimage
+def test_ssim_in_hounsfield_units_window_sizes_and_population_covariance_match_skimage():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(16)
+    x = rng.random((20, 20)) * 2000 - 1000  # a CT-like range: the constants scale with data_range
+    y = x + 150 * rng.normal(size=x.shape)
+    for kwargs in (dict(), dict(win_size=3), dict(use_sample_covariance=False), dict(win_size=5, gaussian_weights=True,
+                                                                                     sigma=0.8)):
+        ref = structural_similarity(x, y, data_range=2000.0, **kwargs)
+        assert M.ssim(x, y, data_range=2000.0, **kwargs) == pytest.approx(ref, abs=1e-10), kwargs
+    assert M.ssim(x[:7, :7], y[:7, :7], 2000.0) == pytest.approx(
+        structural_similarity(x[:7, :7], y[:7, :7], data_range=2000.0), abs=1e-10)  # the window just fits
+    for bad, match in ((dict(win_size=4), "win_size"), (dict(win_size=1), "win_size"), (dict(win_size=9), "smaller"),
+                       (dict(spatial_dims=4), "spatial_dims")):
+        with pytest.raises(ValueError, match=match):
+            M.ssim(x[:8, :8], y[:8, :8], 2000.0, **bad)
+    for data_range in (0.0, -1.0, float("nan"), None):
+        with pytest.raises(ValueError, match="data_range"):
+            M.psnr(x, y, data_range=data_range)
+
+
+def test_resamples_draw_every_case_and_stratified_ones_stay_within_their_class():
+    idx = M.resample_indices(5, 400, np.random.default_rng(0))
+    assert idx.shape == (400, 5) and set(np.unique(idx)) == {0, 1, 2, 3, 4}  # the first case too
+    y = np.array([0, 1, 1, 0, 1, 1, 1])
+    strat = M.resample_indices(7, 300, np.random.default_rng(1), stratify=y)
+    assert (y[strat] == y[None, :]).all()  # each position redrawn from its own class
+    assert set(np.unique(strat[:, y == 0])) == {0, 3} and set(np.unique(strat[:, y == 1])) == {1, 2, 4, 5, 6}
+
+
+def test_bootstrap_interval_is_the_percentile_interval_of_the_resampled_metric():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=30)
+    r = M.bootstrap_ci(np.mean, x, n_boot=200, seed=7, alpha=0.3)
+    idx = M.resample_indices(30, 200, np.random.default_rng(7))
+    assert (r.low, r.high) == pytest.approx(tuple(np.quantile(x[idx].mean(1), [0.15, 0.85])))
+    assert r.point == pytest.approx(x.mean()) and r.n_boot == 200 and r.n_undefined == 0
+    assert M.bootstrap_ci(np.mean, x, n_boot=1, seed=0).n_boot == 1  # one resample is allowed
+    for bad in (dict(alpha=0.0), dict(alpha=1.0), dict(max_undefined=1.0), dict(n_boot=0), dict(n_boot=2.5)):
+        with pytest.raises(ValueError, match="bootstrap_ci"):
+            M.bootstrap_ci(np.mean, x, **bad)

@@ -34,7 +34,7 @@ It maps each input pixel to a k x k patch of the output, which is why it upsampl
 
 Memory: see engine/nn/functional/_im2col.py. The batch is unfolded in chunks of samples whose
 columns fit UNFOLD_BUDGET_BYTES (64 MB); the columns are kept for backward when they total at
-most KEEP_COLUMNS_BYTES (256 MB), and recomputed chunk by chunk in backward otherwise.
+most KEEP_COLUMNS_BYTES (32 MB), and recomputed chunk by chunk in backward otherwise.
 
 Two ways to read it. ``conv2d_naive`` below computes the forward pass with explicit loops.
 ``engine.nn.functional.reference.conv_reference`` computes it as ``W @ unfold(x)`` with engine

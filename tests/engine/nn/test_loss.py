@@ -29,7 +29,13 @@ CASES = {
     "l1": (lambda F, x, t: F.l1_loss(x, t), (X, Y)),
     "huber": (lambda F, x, t: F.huber_loss(x, t, delta=0.8), (X, Y)),
     "smooth_l1": (lambda F, x, t: F.smooth_l1_loss(x, t, beta=0.5), (X, Y)),
+    "smooth_l1_sum": (lambda F, x, t: F.smooth_l1_loss(x, t, reduction="sum", beta=0.5), (X, Y)),
+    "smooth_l1_none_beta0": (lambda F, x, t: F.smooth_l1_loss(x, t, reduction="none", beta=0.0), (X, Y)),
+    "huber_none": (lambda F, x, t: F.huber_loss(x, t, reduction="none", delta=0.8), (X, Y)),
+    "l1_sum": (lambda F, x, t: F.l1_loss(x, t, reduction="sum"), (X, Y)),
     "bce": (lambda F, x, t: F.binary_cross_entropy(x, t), (P, BIN_T)),
+    "bce_weight_sum": (lambda F, x, t: F.binary_cross_entropy(x, t, weight=t * 2.0 + 0.5, reduction="sum"),
+                       (P, BIN_T)),
     "bce_logits": (lambda F, x, t: F.binary_cross_entropy_with_logits(x, t), (X, BIN_T)),
     "bce_logits_pos_weight": (
         lambda F, x, t: F.binary_cross_entropy_with_logits(x, t, pos_weight=t[0] * 0 + 3.0), (X, BIN_T)),
@@ -107,3 +113,14 @@ def test_bad_targets_are_reported():
         F.binary_cross_entropy(engine.tensor(X), engine.tensor(BIN_T))
     with pytest.raises(ValueError, match="reduction"):
         F.mse_loss(engine.tensor(X), engine.tensor(Y), reduction="avg")
+    for outside in (1.5, -0.5):  # either side of [0, 1] alone
+        with pytest.raises(ValueError, match="probabilities in \\[0, 1\\]"):
+            F.binary_cross_entropy(engine.tensor([0.2, outside]), engine.tensor([0.0, 1.0]))
+
+
+def test_binary_cross_entropy_clamps_each_log_at_minus_100_as_pytorch_does():
+    p = engine.tensor(np.array([0.0, 1e-45, 1.0, 0.5]), requires_grad=True)  # float64: log(1e-45) = -103.6
+    loss = F.binary_cross_entropy(p, engine.tensor([1.0, 1.0, 0.0, 1.0]), reduction="none")
+    np.testing.assert_allclose(loss.detach().numpy(), [100.0, 100.0, 100.0, np.log(2)])
+    loss.sum().backward()
+    assert np.isfinite(p.grad.numpy()).all()

@@ -100,8 +100,36 @@ def test_weighted_froc_equals_froc_of_explicitly_duplicated_scans():
 def test_froc_bootstrap_errors():
     with pytest.raises(ValueError, match="no reference lesions"):
         D.froc_bootstrap([0], [0.5], [-1], [], 2)
-    with pytest.raises(ValueError, match="scan indices"):
+    with pytest.raises(ValueError, match=r"scan indices must lie in \[0, 1\]"):
         D.froc_bootstrap([5], [0.5], [-1], [0], 2)
+    for cand_scan, les_scan in (([2], [0]), ([-1], [0]), ([0], [2]), ([0], [-1])):  # just past each end
+        with pytest.raises(ValueError, match=r"scan indices must lie in \[0, 1\]"):
+            D.froc_bootstrap(cand_scan, [0.5], [-1], les_scan, 2)
+    for bad_id in (1, -2):  # one reference lesion: ids are -1 (false positive) or 0
+        with pytest.raises(ValueError, match=r"lesion_ids must lie in \[-1, 0\]"):
+            D.froc_bootstrap([0], [0.5], [bad_id], [0], 2)
+    with pytest.raises(ValueError, match="same number of samples"):
+        D.froc_bootstrap([0, 1], [0.5], [-1], [0], 2)
+
+
+def test_froc_bootstrap_counts_a_hit_on_lesion_0_and_reads_its_interval_from_the_resamples():
+    # two scans; lesion 0 (scan 0) found at 0.9, lesion 1 (scan 1) missed, two false positives
+    out = D.froc_bootstrap([0, 0, 1], [0.9, 0.4, 0.3], [0, -1, -1], [0, 1], 2, n_boot=50, seed=0)
+    assert out["sens_at_1fp"] == pytest.approx(0.5)  # lesion 0 is a hit, not a false positive
+    # the interval, by definition: the alpha/2 and 1 - alpha/2 quantiles over resampled scans
+    cs, s, ids, ls, n = _scene(np.random.default_rng(0))
+    got = D.froc_bootstrap(cs, s, ids, ls, n, n_boot=120, alpha=0.3, seed=5)
+    best = np.full(ls.size, -np.inf)
+    np.maximum.at(best, ids[ids >= 0], s[ids >= 0])
+    values = []
+    for row in np.random.default_rng(5).integers(0, n, size=(120, n)):
+        mult = np.bincount(row, minlength=n).astype(float)
+        v = D._weighted_froc_summary(best, mult[ls], s[ids < 0], mult[cs[ids < 0]], float(n))
+        if np.isfinite(v).all():
+            values.append(v)
+    lo, hi = np.quantile(np.array(values), [0.15, 0.85], axis=0)
+    for j, name in enumerate(("cpm", "sens_at_1fp", "sens_at_4fp")):
+        assert got[name + "_ci"] == pytest.approx([lo[j], hi[j]])
 
 
 # --------------------------------------------------------------------------------------- beats (EC57)

@@ -63,3 +63,18 @@ def test_fit_affine_recovers_the_affine_part_of_a_field():
     m, t = R.fit_affine(field)
     np.testing.assert_allclose(m, matrix, atol=1e-5)
     np.testing.assert_allclose(t, shift, atol=1e-4)
+
+
+def test_a_collapsed_field_counts_as_folding_and_its_log_jacobian_is_clipped():
+    # x -> (0, y): the rows collapse onto one line, det = 0 exactly, which counts as folding
+    collapse = phantom.affine_displacement_field(np.diag([0.0, 1.0]), np.zeros(2), (8, 9))
+    np.testing.assert_allclose(R.jacobian_determinant(collapse), 0.0, atol=1e-12)
+    assert R.folding_fraction(collapse) == 1.0
+    half = collapse.copy()
+    half[:, :, :4] = 0.0  # the identity on the left columns (their differences stay inside each half)
+    assert R.log_jacobian_std(half) > 5  # log(1e-9) = -20.7 against log 1 = 0 for part of the pixels
+    # a 3-D field is accepted, a 4-D one (or a wrong leading axis) refused
+    assert R.jacobian_determinant(np.zeros((3, 4, 4, 4))).shape == (4, 4, 4)
+    for bad in (np.zeros((4, 2, 2, 2, 2)), np.zeros((3, 5, 5))):
+        with pytest.raises(ValueError, match="jacobian_determinant"):
+            R.jacobian_determinant(bad)

@@ -119,3 +119,26 @@ def test_brier_score_weights_by_inverse_censoring_probability():
     s = np.array([[0.2], [0.5], [0.7], [0.9]])
     expected = (0.2**2 / 1.0 + 0.0 + (1 - 0.7) ** 2 / (2 / 3) + (1 - 0.9) ** 2 / (2 / 3)) / 4
     np.testing.assert_allclose(brier_scores(t, e, s, [2.5]), [expected])
+
+
+def test_logrank_with_two_patients_left_at_risk_matches_lifelines():
+    # the hypergeometric variance's tie factor (n - d) / (n - 1) is exercised at n = 2 and n = 3
+    pytest.importorskip("lifelines", reason="lifelines is not installed: oracle comparison skipped")
+    from lifelines.statistics import logrank_test as lr
+
+    t = np.array([1.0, 2.0, 2.0, 3.0, 4.0, 4.0, 5.0, 6.0])
+    e = np.array([1, 1, 1, 0, 1, 1, 1, 1])
+    g = np.array([0, 1, 0, 1, 0, 1, 1, 0])
+    ours = logrank_test(t, e, g)
+    theirs = lr(t[g == 0], t[g == 1], e[g == 0], e[g == 1])
+    np.testing.assert_allclose(ours["statistic"], theirs.test_statistic, rtol=1e-10)
+
+
+def test_cox_survival_steps_at_each_event_time_and_is_one_before_the_first():
+    from tasks.metrics.survival import breslow_cumulative_hazard, cox_survival
+
+    times, h0 = breslow_cumulative_hazard([1.0, 2.0, 3.0], [1, 1, 1], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(h0, [1 / 3, 1 / 3 + 1 / 2, 1 / 3 + 1 / 2 + 1])  # Nelson-Aalen when risks are 0
+    s = cox_survival(times, h0, [0.0, np.log(2.0)], [0.5, 1.0, 2.5])
+    np.testing.assert_allclose(s[0], [1.0, np.exp(-1 / 3), np.exp(-5 / 6)])
+    np.testing.assert_allclose(s[1], [1.0, np.exp(-2 / 3), np.exp(-5 / 3)])  # risk doubles the hazard

@@ -1,4 +1,4 @@
-"""Every metric refuses bad input with one line that names the metric and the argument.
+"""Metric contracts: bad input refused with one line naming the metric and argument; edge cases pinned.
 
 A user who passes scores of the wrong length, NaNs, None or nothing learns which call and which
 argument is wrong. (Metrics built on another say the one that checked: balanced accuracy and the
@@ -100,3 +100,28 @@ def test_binary_scores_may_be_a_column_or_two_class_probabilities_but_not_three(
     flat = ev("binary-class", Y, S)
     assert ev("binary-class", Y, S[:, None]) == flat == ev("binary-class", Y, np.stack([1 - S, S], 1))
     assert ev("binary-class", Y, np.stack([S, 1 - S], 1))["auc"] == pytest.approx(1 - flat["auc"])
+
+
+def test_overlap_metrics_score_a_single_stray_pixel_as_a_miss_and_return_floats():
+    empty, one = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    one[1, 2] = True
+    for metric in (M.dice, M.iou):
+        assert metric(one, empty) == 0.0 and metric(empty, one) == 0.0  # one pixel against none: no overlap
+        assert metric(empty, empty) == 1.0 and metric(one, one) == 1.0  # both empty: agreement (MONAI's rule)
+        assert type(metric(one, one)) is float
+        per = metric(np.stack([one, empty]), np.stack([one, one]), per_sample=True)
+        assert per.tolist() == [1.0, 0.0]
+
+
+def test_sensitivity_and_specificity_need_one_case_of_each_class_and_no_more():
+    assert M.sensitivity_specificity([1, 1, 0], [1, 0, 0]) == (0.5, 1.0)  # a single negative is enough
+    assert M.sensitivity_specificity([0, 0, 1], [1, 0, 1]) == (1.0, 0.5)
+    with pytest.raises(M.UndefinedMetricError, match="0 positives and 3 negatives"):
+        M.sensitivity_specificity([0, 0, 0], [1, 0, 0])
+
+
+def test_a_medmnist_label_column_scores_like_a_label_vector():
+    y = np.array([0, 2, 1, 2, 0, 1])
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=6)
+    assert M.roc_auc(y[:, None], probs) == M.roc_auc(y, probs)
+    assert M.average_precision(y[:, None], probs) == M.average_precision(y, probs)
