@@ -162,7 +162,7 @@ class Function:
         ref = next((x for x in inputs if isinstance(x, Tensor)), None)
         tensors = tuple(x if isinstance(x, Tensor) else as_tensor(x, like=ref) for x in inputs)
         xs = tuple(t.data for t in tensors)
-        if len(tensors) > 1:
+        if len(tensors) > 1 and not all(type(x) is np.ndarray for x in xs):  # plain NumPy: all on the host
             _check_same_device(self, tensors)
         self.xp = backend.get_array_module(xs[0]) if xs else np
         ys = self.forward(*xs)
