@@ -23,10 +23,11 @@ backward pass is two more products:
                                              the operand order OpenBLAS runs fastest)
     dL/dcols = W^T @ dL/dy,   dL/dx = col2im(dL/dcols), cropped to the unpadded input.
 
-Measured against PyTorch 2.x on the CPU (oneDNN kernels), forward + backward of a 3x3
-32 -> 64 convolution on a (32, 32, 64, 64) batch takes about the same time; small layers
-(few channels, small images) are up to ~2x slower, the copies of im2col/col2im then weighing
-as much as the products.
+Measured against PyTorch 2.13 on the CPU (oneDNN's direct kernels), each in its own process
+with 2 threads (benchmarks/run.py, README "Performance"): forward + backward of a 3x3 32 -> 64
+convolution on a (32, 32, 64, 64) batch takes 2.9x as long. The GEMM of this layout, (O x C*K)
+@ (C*K x N*P) with few channels and very long rows, reaches only ~0.3 of the BLAS's square-matrix
+speed, and the im2col/col2im copies add to it.
 
 A transposed convolution (``conv_transpose``) is the adjoint of a convolution: its forward is
 a convolution's input gradient (col2im of W^T x) and its backward a convolution's forward.
