@@ -50,6 +50,7 @@ class SegData:
     split: np.ndarray  # "train" | "val" | "test" per case
     files: list | None = None  # user folders: the file names (for split.csv)
     full: tuple | None = None  # (images, labels) at the original size when they were resized (--max-size)
+    spacings: list | None = None  # per case: voxel size in mm (NIfTI headers), None where unknown
 
     dims = property(lambda self: self.images[0].ndim - 1)
     channels = property(lambda self: self.images[0].shape[0])
@@ -101,7 +102,8 @@ def load_data(config) -> SegData:
         shapes = [tuple(max(1, round(s * min(1.0, config.max_size / max(m.shape)))) for s in m.shape) for m in labels]
         images = [resize(im, sh) for im, sh in zip(images, shapes)]
         labels = [resize(m[None], sh, order=0)[0] for m, sh in zip(labels, shapes)]
-    return SegData(Path(config.dataset).name, classes, images, labels, folder.split, folder.files, full)
+    return SegData(Path(config.dataset).name, classes, images, labels, folder.split, folder.files, full,
+                   folder.spacings)
 
 
 def _tiles(images, labels, patch):
@@ -214,16 +216,23 @@ def run_baseline(data: SegData, config):
     return segmenter(best["smooth"]), {"selected": {"smooth": best["smooth"]}, "trials": trials}
 
 
-def evaluate(preds, targets, k, n_boot, seed) -> dict:
-    """Per-case metrics (mean over the foreground classes present) with CIs, and per-class means."""
+def evaluate(preds, targets, k, n_boot, seed, spacings=None) -> dict:
+    """Per-case metrics (mean over the foreground classes present) with CIs, and per-class means.
+
+    spacings: per case, the voxel size (mm) of each axis, or None; distances (HD95, ASSD) are in mm
+    when every case has one, in voxels otherwise (``distance_unit`` says which)."""
     from tasks.metrics import per_class_metrics
 
     names = ("dice", "iou", "hd95", "assd")
     per_case = {n: [] for n in names}
     per_class = {n: [] for n in names}
-    for p, t in zip(preds, targets):  # cases may differ in size
-        diagonal = float(np.linalg.norm(t.shape))
-        m = per_class_metrics(p[None], t[None], k, metrics=names, ignore_empty=True, empty_distance=diagonal)
+    spacings = spacings or [None] * len(preds)
+    in_mm = all(sp is not None for sp in spacings)
+    for p, t, sp in zip(preds, targets, spacings):  # cases may differ in size
+        sp = sp if in_mm else None
+        diagonal = float(np.linalg.norm(np.asarray(t.shape) * (np.asarray(sp) if sp else 1.0)))
+        m = per_class_metrics(p[None], t[None], k, metrics=names, spacing=sp, ignore_empty=True,
+                              empty_distance=diagonal)
         for n in names:
             per_class[n].append(m[n][0])
             row = m[n][0]
@@ -233,6 +242,7 @@ def evaluate(preds, targets, k, n_boot, seed) -> dict:
         out["per_class"] = {n: [None if not np.isfinite(v) else float(v) for v in np.nanmean(per_class[n], 0)]
                             for n in ("dice", "hd95")}
     out["per_case_dice"] = per_case["dice"]
+    out["distance_unit"] = "mm" if in_mm else "voxels"
     return out
 
 
@@ -357,7 +367,9 @@ class SegmentationExperiment(Experiment):
             p_val = [resize(p[None], t.shape, order=0)[0] for p, t in zip(p_val, y_val)]
             p_test = [resize(p[None], t.shape, order=0)[0] for p, t in zip(p_test, y_test)]
         info["inference_seconds_per_test_case"] = (time.time() - started) / (len(x_val) + len(x_test))
-        test = evaluate(p_test, y_test, k, c.bootstrap, c.seed)
+        test_spacings = None if data.spacings is None else [data.spacings[i]
+                                                            for i in np.flatnonzero(data.split == "test")]
+        test = evaluate(p_test, y_test, k, c.bootstrap, c.seed, test_spacings)
         return {
             "experiment": self.name, "dataset": data.name, "model": c.model, "classes": list(data.classes),
             "patch_size": list(patch), "train_seconds": info["train_seconds"], "model_info": info,
@@ -369,8 +381,9 @@ class SegmentationExperiment(Experiment):
 
     def summary(self, metrics: dict) -> str:
         t = metrics["test"]
-        return (f"test Dice {format_ci(t, 'dice')}  HD95 {format_ci(t, 'hd95', 2)}  ASSD {format_ci(t, 'assd', 2)}  "
-                f"[{metrics['dataset']}, {metrics['model']}]")
+        unit = t.get("distance_unit", "voxels")
+        return (f"test Dice {format_ci(t, 'dice')}  HD95 {format_ci(t, 'hd95', 2)} {unit}  "
+                f"ASSD {format_ci(t, 'assd', 2)} {unit}  [{metrics['dataset']}, {metrics['model']}]")
 
 
 EXPERIMENT = SegmentationExperiment()

@@ -50,6 +50,7 @@ class FolderData:
     labels: np.ndarray | None = None  # (N,) int64 class indices (classification)
     class_names: list | None = None
     masks: list | None = None
+    spacings: list | None = None  # per image: voxel size (mm) along each spatial axis; None when the file has none
 
     @property
     def ndim(self) -> int:
@@ -71,10 +72,20 @@ def _stem(path: Path) -> str:
     return path.name[: -len(suffix)] if suffix else path.name
 
 
-def read_image(path: Path) -> np.ndarray:
+def _nifti_spacing(path: Path, shape: tuple, spacing: tuple) -> tuple:
+    """The header's voxel sizes of the axes that ``read_image`` keeps (length-1 axes are squeezed)."""
+    kept = [float(s) for n, s in zip(shape, spacing) if n != 1]
+    if not kept or min(kept) <= 0 or not np.isfinite(kept).all():
+        raise UsageError(f"{path}: the header's voxel size {tuple(spacing)} is not positive")
+    return tuple(kept)
+
+
+def read_image(path: Path, with_spacing: bool = False):
     """One image as float32 (C, *spatial): grey -> C = 1, RGB(A) -> C = 3 (alpha dropped; an RGB
-    image whose three channels are equal is grey, C = 1)."""
+    image whose three channels are equal is grey, C = 1). ``with_spacing=True`` returns (image,
+    spacing): the voxel size in mm along each spatial axis from a NIfTI header, None for PNG/.npy."""
     suffix = _suffix(path)
+    spacing = None
     try:
         if suffix == ".png":
             import matplotlib.image
@@ -85,7 +96,8 @@ def read_image(path: Path) -> np.ndarray:
         elif suffix in (".nii", ".nii.gz"):
             from tasks.data.medical_io import read_nifti
 
-            a, _ = read_nifti(path)
+            a, meta = read_nifti(path)
+            spacing = _nifti_spacing(path, np.shape(a), meta.spacing)
             a = np.squeeze(np.asarray(a))
         else:
             raise UsageError(f"{path}: unsupported file type (use {', '.join(IMAGE_SUFFIXES)})")
@@ -101,6 +113,11 @@ def read_image(path: Path) -> np.ndarray:
     a = a.astype(np.float32)
     if not np.isfinite(a).all():
         raise UsageError(f"{path}: contains NaN or infinite values")
+    image = _channels_first(a, path, suffix)
+    return (image, spacing) if with_spacing else image
+
+
+def _channels_first(a: np.ndarray, path: Path, suffix: str) -> np.ndarray:
     if a.ndim == 2:
         return a[None]
     if a.ndim == 3 and a.shape[-1] in (3, 4) and suffix != ".nii" and suffix != ".nii.gz":
@@ -115,9 +132,10 @@ def read_image(path: Path) -> np.ndarray:
     raise UsageError(f"{path}: an image must be 2D or 3D (optionally with channels), got shape {a.shape}")
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """A label map as int64 (*spatial): integer values >= 0 (0/255 PNG masks become 0/1)."""
-    m = read_image(path)
+def read_mask(path: Path, with_spacing: bool = False):
+    """A label map as int64 (*spatial): integer values >= 0 (0/255 PNG masks become 0/1);
+    ``with_spacing=True`` returns (mask, spacing) as ``read_image`` does."""
+    m, spacing = read_image(path, with_spacing=True)
     if m.shape[0] != 1:
         raise UsageError(f"{path}: a mask must have one channel, got {m.shape[0]}")
     m = m[0]
@@ -129,7 +147,7 @@ def read_mask(path: Path) -> np.ndarray:
     if (m < 0).any() or not np.array_equal(m, np.round(m)):
         bad = m[(m < 0) | (m != np.round(m))].reshape(-1)[0]
         raise UsageError(f"{path}: mask values must be class labels (integers >= 0), found {bad:g}")
-    return m.astype(np.int64)
+    return (m.astype(np.int64), spacing) if with_spacing else m.astype(np.int64)
 
 
 def _image_files(folder: Path, what: str) -> dict:
@@ -278,13 +296,18 @@ def load_paired_folder(path, seed: int = 0, targets: str = "masks") -> FolderDat
             raise UsageError(f"{p}: no matching image in images/")
     stems = sorted(images_by_stem)
     files = [images_by_stem[s].name for s in stems]
-    images = [read_image(images_by_stem[s]) for s in stems]
+    images, spacings = zip(*[read_image(images_by_stem[s], with_spacing=True) for s in stems])
+    images, spacings = list(images), list(spacings)
     _same_dims(images, files)
     masks = []
-    for s, im in zip(stems, images):
-        m = read_mask(masks_by_stem[s])
+    for s, im, sp in zip(stems, images, spacings):
+        m, mask_sp = read_mask(masks_by_stem[s], with_spacing=True)
         if m.shape != im.shape[1:]:
             raise UsageError(f"{masks_by_stem[s]}: mask shape {m.shape} does not match its image's {im.shape[1:]}")
+        if sp is not None and len(sp) != m.ndim:
+            raise UsageError(f"{images_by_stem[s]}: the header gives {len(sp)} voxel sizes for {m.ndim} spatial axes")
+        if sp is not None and mask_sp is not None and not np.allclose(sp, mask_sp, rtol=1e-4):
+            raise UsageError(f"{masks_by_stem[s]}: voxel size {mask_sp} differs from its image's {sp}")
         masks.append(m)
     split_file = root / "split.csv"
     if split_file.is_file():
@@ -296,7 +319,7 @@ def load_paired_folder(path, seed: int = 0, targets: str = "masks") -> FolderDat
         split = _given_split([given.get(f, given.get(_stem(Path(f)), "")) for f in files], str(split_file))
     else:
         split = seeded_split(len(files), seed=seed)
-    return FolderData(root, files, images, split, masks=masks)
+    return FolderData(root, files, images, split, masks=masks, spacings=spacings)
 
 
 def normalize_intensity(image: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:

@@ -132,3 +132,18 @@ def test_random_flips_keep_images_and_labels_aligned(dims):
     for a, b in zip(fy, y):
         assert any(np.array_equal(a, np.flip(b, axis=axes) if axes else b)
                    for r in range(dims + 1) for axes in itertools.combinations(range(dims), r))
+
+
+def test_distances_are_in_mm_when_every_case_has_a_voxel_size():
+    from tasks.segmentation import evaluate
+
+    target = np.zeros((12, 12, 12), np.int64)
+    target[3:8, 3:8, 3:8] = 1
+    pred = np.roll(target, 1, axis=0)  # one voxel off along the first axis
+    in_mm = evaluate([pred, pred], [target, target], 2, n_boot=50, seed=0, spacings=[(2.5, 1, 1)] * 2)
+    in_voxels = evaluate([pred, pred], [target, target], 2, n_boot=50, seed=0)
+    assert in_voxels["distance_unit"] == "voxels" and in_voxels["hd95"] == pytest.approx(1.0)
+    assert in_mm["distance_unit"] == "mm" and in_mm["hd95"] == pytest.approx(2.5)  # 1 voxel of 2.5 mm
+    assert in_mm["dice"] == in_voxels["dice"]  # overlap does not depend on the voxel size
+    mixed = evaluate([pred, pred], [target, target], 2, n_boot=50, seed=0, spacings=[(2.5, 1, 1), None])
+    assert mixed["distance_unit"] == "voxels" and mixed["hd95"] == pytest.approx(1.0)  # never half mm, half voxels

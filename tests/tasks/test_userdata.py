@@ -150,3 +150,29 @@ def test_intensity_scaling_and_resizing():
     assert r.shape == (1, 10, 25) and r.dtype == np.float32
     labels = np.array([[[0, 0, 2, 2]]], dtype=np.int64)
     assert set(np.unique(resize(labels, (1, 8), order=0))) == {0, 2}  # nearest keeps labels
+
+
+def test_nifti_voxel_sizes_travel_with_the_images_and_must_agree_with_the_masks(tmp_path):
+    pytest.importorskip("nibabel", reason="the medical-io extra (nibabel) is not installed")
+    from tasks.data.medical_io import write_nifti
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        write_nifti(tmp_path / "images" / f"v{i}.nii.gz", rng.random((6, 7, 8)).astype(np.float32),
+                    spacing=(2.5, 0.8, 0.8))
+        write_nifti(tmp_path / "masks" / f"v{i}.nii.gz", (rng.random((6, 7, 8)) > 0.5).astype(np.uint8),
+                    spacing=(2.5, 0.8, 0.8))
+    folder = load_paired_folder(tmp_path)
+    assert folder.spacings == [pytest.approx((2.5, 0.8, 0.8))] * 6
+    image, spacing = read_image(tmp_path / "images" / "v0.nii.gz", with_spacing=True)
+    assert image.shape == (1, 6, 7, 8) and spacing == pytest.approx((2.5, 0.8, 0.8))
+    write_nifti(tmp_path / "masks" / "v3.nii.gz", np.zeros((6, 7, 8), np.uint8), spacing=(1.0, 0.8, 0.8))
+    with pytest.raises(UsageError, match=r"v3.nii.gz: voxel size \(1.0, 0.8.*differs from its image's \(2.5"):
+        load_paired_folder(tmp_path)
+
+
+def test_png_and_npy_carry_no_voxel_size(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((4, 4), np.float32))
+    assert read_image(tmp_path / "a.npy", with_spacing=True)[1] is None
