@@ -233,20 +233,13 @@ def build(case: str, framework: str):
         if case == "resnet18_train":
             return (_training_step(theirs, x, y, torch.nn.functional.cross_entropy, "torch") if theirs is not None
                     else _training_step(ours, x, y, F.cross_entropy, "medgrad"))
-        if theirs is not None:
-            theirs.eval()
-            tx = torch.tensor(x)
-
-            def step():
-                with torch.no_grad():
-                    theirs(tx)
-            return step
-        ours.eval()
-        ex = engine.tensor(x)
+        lib, model = (torch, theirs) if theirs is not None else (engine, ours)
+        model.eval()
+        tx = lib.tensor(x)
 
         def step():
-            with engine.no_grad():
-                ours(ex)
+            with lib.no_grad():
+                model(tx)
         return step
     if case in ("op_add", "op_chain"):
         n = 4 if case == "op_add" else 64
