@@ -11,8 +11,14 @@ before anything is imported), and interleaves the processes (medgrad, torch, med
 Inside a worker process: build the step, run it ``warmup`` times, then ``rounds`` timed rounds
 of ``inner`` calls each; it reports the per-call seconds of every round and its memory: the
 peak resident set size of the whole process (framework included) and the growth of that peak
-while stepping (the step's own working memory; Linux ``/proc`` high-water mark, reset after
-set-up by writing 5 to ``/proc/self/clear_refs``).
+over warm-up and rounds (the step's own working memory; Linux ``/proc`` high-water mark, reset
+after set-up by writing 5 to ``/proc/self/clear_refs``).
+
+Both workers of a case import the same modules: the PyTorch worker also imports medgrad, which
+builds the weights it copies. So both run under medgrad's malloc setting (engine/allocator.py),
+the same environment for both; it helps PyTorch too (ResNet-18 training step, 2026-12-05: 1.44 s
+with it, 1.50-1.63 s with ``MEDGRAD_SYSTEM_MALLOC=1``), so a plain PyTorch script is a little
+slower than the PyTorch column.
 
 A benchmark module defines ``CASES`` ({name: description}), ``build(case, framework)`` returning
 a zero-argument step, and calls ``harness.main(__file__, CASES)`` under ``__main__``.
@@ -59,13 +65,15 @@ def run_worker(build, case: str, framework: str, rounds: int, inner: int, warmup
     if framework == "torch" and torch_or_none() is None:
         return {"case": case, "framework": framework, "error": "torch not installed"}
     step = build(case, framework)
-    for _ in range(warmup):
-        step()
+    # the step's own memory: the peak from here on over the size now (models and data built); measured
+    # from before the warm-up, whose first steps allocate what later steps reuse from the heap
     base_kb = _proc_status_kb("VmRSS")
     try:
         Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current size
     except OSError:
         base_kb = None
+    for _ in range(warmup):
+        step()
     times, cpu = [], []
     for _ in range(rounds):
         t0, c0 = time.perf_counter(), time.process_time()

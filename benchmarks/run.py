@@ -90,36 +90,38 @@ def _mlp(lib):
     return lib.Sequential(lib.Linear(784, 256), lib.ReLU(), lib.Linear(256, 256), lib.ReLU(), lib.Linear(256, 10))
 
 
-def _resnet18(lib):
-    """The MedMNIST ResNet-18 of models/resnet.py, written once for either library (same names)."""
+def _torch_resnet18(torch):
+    """PyTorch's twin of models/resnet.py's ResNet18(1, 2) (28x28 MedMNIST variant), with the same
+    parameter names, so that our state dict loads into it (strictly: a mismatch is an error)."""
+    tnn = torch.nn
 
-    class Block(lib.Module):
+    class Block(tnn.Module):
         def __init__(self, c_in, c_out, stride):
             super().__init__()
-            self.conv1 = lib.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-            self.bn1 = lib.BatchNorm2d(c_out)
-            self.conv2 = lib.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
-            self.bn2 = lib.BatchNorm2d(c_out)
-            self.relu = lib.ReLU()
-            self.shortcut = (lib.Sequential(lib.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
-                                            lib.BatchNorm2d(c_out)) if stride != 1 or c_in != c_out else lib.Identity())
+            self.conv1 = tnn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(c_out)
+            self.conv2 = tnn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(c_out)
+            self.relu = tnn.ReLU()
+            self.shortcut = (tnn.Sequential(tnn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
+                                            tnn.BatchNorm2d(c_out)) if stride != 1 or c_in != c_out else tnn.Identity())
 
         def forward(self, x):
             out = self.relu(self.bn1(self.conv1(x)))
             return self.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
-    class ResNet(lib.Module):
+    class ResNet(tnn.Module):
         def __init__(self):
             super().__init__()
-            self.stem = lib.Sequential(lib.Conv2d(1, 64, 3, padding=1, bias=False), lib.BatchNorm2d(64), lib.ReLU())
+            self.stem = tnn.Sequential(tnn.Conv2d(1, 64, 3, padding=1, bias=False), tnn.BatchNorm2d(64), tnn.ReLU())
             blocks, c = [], 64
             for i in range(4):
                 for j in range(2):
                     blocks.append(Block(c, 64 * 2**i, 2 if (j == 0 and i > 0) else 1))
                     c = 64 * 2**i
-            self.layers = lib.Sequential(*blocks)
-            self.pool = lib.AdaptiveAvgPool2d(1)
-            self.fc = lib.Linear(c, 2)
+            self.layers = tnn.Sequential(*blocks)
+            self.pool = tnn.AdaptiveAvgPool2d(1)
+            self.fc = tnn.Linear(c, 2)
 
         def forward(self, x):
             return self.fc(self.pool(self.layers(self.stem(x))).flatten(1))
@@ -226,8 +228,10 @@ def build(case: str, framework: str):
     if case.startswith("resnet18"):
         x = rng.normal(size=(128, 1, 28, 28)).astype(np.float32)
         y = rng.integers(0, 2, 128)
-        ours = _resnet18(nn)
-        theirs = _resnet18(torch.nn) if framework == "torch" else None
+        from models.resnet import ResNet18
+
+        ours = ResNet18(in_channels=1, num_classes=2)  # the model `--model resnet18` trains
+        theirs = _torch_resnet18(torch) if framework == "torch" else None
         if theirs is not None:
             _copy_weights(ours, theirs)
         if case == "resnet18_train":

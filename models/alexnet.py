@@ -49,10 +49,9 @@ class AlexNetSmall(nn.Module):
             nn.Flatten(), Dropout(dropout), nn.Linear(flat, 8 * w), nn.ReLU(),
             Dropout(dropout), nn.Linear(8 * w, num_classes),
         )
+        output = self.classifier[-1]  # keeps the small default scale: logits start near zero
         for module in self.modules():
-            if isinstance(module, nn.Linear) and module.out_features == num_classes:
-                continue  # the output layer keeps the small default scale: logits start near zero
-            if isinstance(module, (nn.Linear, Conv)):
+            if module is not output and isinstance(module, (nn.Linear, Conv)):
                 nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)

@@ -59,7 +59,7 @@ def medmnist_evaluate(task: str, y_true, y_score, threshold: float = 0.5) -> dic
         if s.ndim == 2 and s.shape[1] in (1, 2):
             s = s[:, -1]  # the positive class's score (a (N, 1) column is that score already)
         if s.ndim != 1:
-            raise ValueError(f"{fn}: binary-class y_score must be (N,) or (N, 2), got {s.shape}")
+            raise ValueError(f"{fn}: binary-class y_score must be (N,), (N, 1) or (N, 2), got {s.shape}")
         t = chk.binary_labels(fn, "y_true", t)
         return {"acc": float(np.mean((s > threshold) == (t == 1))), "auc": float(roc_auc(t, s))}
 

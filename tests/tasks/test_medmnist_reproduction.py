@@ -7,7 +7,8 @@ before any test result was looked at: the MedMNIST v2 paper's (Yang et al. 2023)
 Adam lr 1e-3, batch 128, 100 epochs, lr x0.1 at epochs 50 and 75 (``--schedule step``), no
 augmentation, the checkpoint selected on validation AUC. The thresholds are the published test
 AUC/ACC minus a margin for seed-to-seed spread: the published numbers are one run each, and a
-test split of 156 images (BreastMNIST) has a 95% AUC interval of about +-0.05.
+test split of 156 images (BreastMNIST) has a 95% AUC interval of about +-0.06. Measured with
+this recipe (2026-12-05, seed 0): BreastMNIST test AUC 0.885, ACC 0.853 (README); PneumoniaMNIST not run.
 """
 
 from __future__ import annotations

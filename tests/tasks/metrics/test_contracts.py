@@ -81,7 +81,8 @@ def test_medmnist_evaluator_messages():
                         "and (5, 2)", ev, "multi-label, binary-class", Y, both)
     _raises(ValueError, "medmnist_evaluate: multi-label needs y_true and y_score of the same shape (N, L), got (5, 2) "
                         "and (5, 3)", ev, "multi-label, binary-class", np.stack([Y, Y], 1), np.stack([S, S, S], 1))
-    with pytest.raises(ValueError, match=re.escape("medmnist_evaluate: binary-class y_score must be (N,) or (N, 2)")):
+    binary_shapes = "medmnist_evaluate: binary-class y_score must be (N,), (N, 1) or (N, 2)"
+    with pytest.raises(ValueError, match=re.escape(binary_shapes)):
         ev("binary-class", Y, np.stack([S, S, S], 1))
     # the official alias of ordinal regression scores like multi-class
     probs = np.eye(3)[[0, 1, 2, 1, 0]] * 0.8 + 0.1
