@@ -24,6 +24,7 @@ EXPERIMENTS: dict[str, str] = {
     "regression": "tasks.regression",
     "connectome": "tasks.connectome",
     "response": "tasks.response",
+    "sequence": "tasks.sequence",
 }
 
 

@@ -36,22 +36,25 @@ def make_optimizer(config, parameters):
     return cls(parameters, **kwargs)
 
 
-def make_scheduler(config, optimizer):
+def make_scheduler(config, optimizer, epochs: int | None = None):
     """cosine annealing to 0 over the epochs, constant, or x0.1 at 50% and 75% (MedMNIST v2)."""
     from engine import optim
 
+    epochs = epochs or config.epochs
     if config.schedule == "cosine":
-        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if config.schedule == "step":
-        milestones = sorted({max(1, round(config.epochs * 0.5)), max(1, round(config.epochs * 0.75))})
+        milestones = sorted({max(1, round(epochs * 0.5)), max(1, round(epochs * 0.75))})
         return optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
     return None
 
 
 def fit(ctx, model, loss_fn, train_loader, val_loader, metrics=None, monitor: str = "val_loss",
-        mode: str = "min", grad_clip_norm: float | None = None) -> FitResult:
+        mode: str = "min", grad_clip_norm: float | None = None, epochs: int | None = None) -> FitResult:
     """Train ``model`` and leave it holding the weights of the best ``monitor`` epoch.
 
+    epochs: the number of epochs when the experiment derives it (e.g. from a budget of updates);
+    default ``config.epochs``.
     metrics: {name: fn(outputs, targets) -> float} on host arrays, logged as ``val_<name>``.
     monitor/mode: the validation value that selects the checkpoint ("val_auc", "max").
     """
@@ -62,11 +65,11 @@ def fit(ctx, model, loss_fn, train_loader, val_loader, metrics=None, monitor: st
     callbacks = [ModelCheckpoint(ctx.checkpoints_dir, monitor=monitor, mode=mode), HistoryLogger(ctx.run_dir)]
     if config.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
-    trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, scheduler=make_scheduler(config, optimizer),
+    trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, scheduler=make_scheduler(config, optimizer, epochs),
                       device=config.device, callbacks=callbacks, seed=config.seed, quiet=config.quiet,
                       grad_clip_norm=grad_clip_norm, config={"experiment": ctx.experiment.name, **config.to_dict()})
     started = time.time()
-    history = list(trainer.fit(train_loader, val_loader, epochs=config.epochs, resume_from=ctx.resume_from))
+    history = list(trainer.fit(train_loader, val_loader, epochs=epochs or config.epochs, resume_from=ctx.resume_from))
     train_seconds = time.time() - started
     best = ctx.checkpoints_dir / "best.npz"
     if not best.is_file():

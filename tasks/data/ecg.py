@@ -451,14 +451,54 @@ def read_annotations(path: str | os.PathLike) -> Annotations:
 # --------------------------------------------------------------------------------------------------
 
 def read_ucr(path: str | os.PathLike, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """Read a UCR-archive text file: returns ``(x, raw_labels)``, x (N, T), raw labels (N,) as stored."""
+    """Read a UCR-archive text file: returns ``(x, raw_labels)``, x (N, T), raw labels (N,) as stored.
+
+    One series per line: the class label, then the T samples, separated by white space (the 2015
+    archive), tabs (2018) or commas. Every line must have the same number of values, all numbers.
+    A malformed file raises ValueError naming the file and the first bad line, e.g.
+    ``read_ucr: X.txt line 3 has 95 values, line 1 has 97 (every series must have the same length)``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"read_ucr: no file at {path}")
-    table = np.loadtxt(path, dtype=np.float64, ndmin=2)
-    if table.shape[1] < 2:
-        raise ValueError(f"read_ucr: {path} has {table.shape[1]} column(s); expected a label and samples")
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f"read_ucr: {path} is not a UCR text file (it holds non-text bytes); expected one "
+                         f"series per line: label, then the samples") from None
+    rows, first = [], None
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.replace(",", " ").split()
+        if not fields:
+            continue  # blank lines (a trailing newline) carry nothing
+        try:
+            values = [float(f) for f in fields]
+        except ValueError:
+            bad = next(f for f in fields if not _is_number(f))
+            raise ValueError(f"read_ucr: {path} line {number}: {bad!r} is not a number") from None
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"read_ucr: {path} line {number} has missing or infinite values (NaN/inf); "
+                             f"variable-length series must be cut or resampled to one length first")
+        if first is None:
+            first = (number, len(values))
+        elif len(values) != first[1]:
+            raise ValueError(f"read_ucr: {path} line {number} has {len(values)} values, line {first[0]} has "
+                             f"{first[1]} (every series must have the same length)")
+        rows.append(values)
+    if first is None:
+        raise ValueError(f"read_ucr: {path} is empty")
+    if first[1] < 2:
+        raise ValueError(f"read_ucr: {path} has {first[1]} column(s); expected a label and samples")
+    table = np.asarray(rows, dtype=np.float64)
     return table[:, 1:].astype(dtype), table[:, 0]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_ecg200(folder: str | os.PathLike, split: str = "train") -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ Modules, one model each:
   degradation   Radon transform / FBP, low-dose CT, low/high-resolution and noise/blur pairs
   kspace        centred FFTs, undersampling masks, zero-filled and cine k-space
   cine          beating-heart cine with ejection fraction; ultrasound-like speckle video
+  ecg           synthetic heartbeats (sum of Gaussian waves), normal vs infarct-like
   histology     H&E-like tiles with nucleus masks and per-site stain variation
   oct           retinal OCT B-scans with layer boundaries
   connectome    connectomes with a planted, outcome-linked sub-network
@@ -32,6 +33,7 @@ from .anatomy import (
 )
 from .cine import beating_heart, ultrasound_speckle_video
 from .connectome import make_connectome_cohort
+from .ecg import ECG_CLASSES, make_ecg_beats
 from .deformation import (
     affine_displacement_field,
     compose_displacements,
@@ -76,6 +78,7 @@ from .survival import make_survival_cohort
 
 __all__ = [
     "CT_HU",
+    "ECG_CLASSES",
     "TISSUE_CLASSES",
     "add_noise",
     "affine_displacement_field",
@@ -97,6 +100,7 @@ __all__ = [
     "make_cine_kspace",
     "make_connectome_cohort",
     "make_diffusion_dataset",
+    "make_ecg_beats",
     "make_histology_tiles",
     "make_kspace_dataset",
     "make_lesion_dataset",
