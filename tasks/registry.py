@@ -25,6 +25,7 @@ EXPERIMENTS: dict[str, str] = {
     "connectome": "tasks.connectome",
     "response": "tasks.response",
     "sequence": "tasks.sequence",
+    "pretraining": "tasks.pretraining",
 }
 
 

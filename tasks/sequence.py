@@ -19,8 +19,9 @@ patients, so its numbers describe within-patient recognition.
 
 Every series is z-normalised (zero mean, unit standard deviation), as the UCR archive stores them, so a
 model never sees the recording's gain or offset. Networks are selected on the validation AUC; the
-1-NN baselines choose the DTW window on validation balanced accuracy and then, as the UCR archive runs
-them, use every training-file series (train and validation) as references. The test split is used once. Reported: accuracy,
+1-NN baselines choose the DTW window on validation balanced accuracy and then, as the UCR archive
+runs them, use every training-file series (train and validation) as references. The test split is
+used once. Reported: accuracy,
 balanced accuracy, per-class recall, ROC AUC and PR AUC (average precision) with bootstrap 95% intervals
 over test series (stratified). The imbalance options (``--imbalance``) default to a class-weighted loss:
 on balanced data it changes nothing, on MIT-BIH it keeps the network from ignoring the rare class.

@@ -7,7 +7,7 @@ import pytest
 
 import engine
 from engine.gradcheck import gradcheck_module
-from models.sequence import CNN1d, CNNLSTM, RecurrentClassifier, build_sequence_model
+from models.sequence import CNNLSTM, CNN1d, RecurrentClassifier, build_sequence_model
 
 NAMES = ("cnn", "lstm", "gru", "bilstm", "bigru", "cnn-lstm")
 

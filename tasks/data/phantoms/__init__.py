@@ -33,7 +33,6 @@ from .anatomy import (
 )
 from .cine import beating_heart, ultrasound_speckle_video
 from .connectome import make_connectome_cohort
-from .ecg import ECG_CLASSES, make_ecg_beats
 from .deformation import (
     affine_displacement_field,
     compose_displacements,
@@ -61,6 +60,7 @@ from .diffusion import (
     make_diffusion_dataset,
     mean_diffusivity,
 )
+from .ecg import ECG_CLASSES, make_ecg_beats
 from .histology import make_histology_tiles, stain_concentrations
 from .kspace import (
     cartesian_mask,

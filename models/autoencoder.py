@@ -1,0 +1,95 @@
+"""Auto-encoders for unsupervised pre-training: denoising auto-encoder layers, their stack, and the
+classifier that fine-tunes it.
+
+A denoising auto-encoder (Vincent et al., "Stacked denoising autoencoders: learning useful
+representations in a deep network with a local denoising criterion", JMLR 11:3371-3408, 2010) sees a
+corrupted input x~ (here: masking noise, a random fraction of the inputs set to 0) and must
+reconstruct the clean x::
+
+    h = sigmoid(W x~ + b)            (encoder)
+    r = sigmoid(W' h + b')           (decoder; untied W' as in most later work)
+    loss = BCE(r, x) = -sum_i [x_i log r_i + (1 - x_i) log(1 - r_i)]   for x in [0, 1]
+
+Stacking: layer k is trained on the clean codes of layers 1..k-1 (greedy layer-wise pre-training);
+then the encoders are stacked, a classifier layer is put on top and the whole network is fine-tuned
+with labels. The training loops live in the task (tasks/pretraining.py); the models only say what is
+computed. Inputs are flattened: (N, C, *spatial) or (N, D) -> (N, D).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import nn
+
+
+class DenoisingAutoencoder(nn.Module):
+    """One layer: encoder Linear(n_in, n_hidden) + sigmoid, decoder Linear(n_hidden, n_in).
+
+    forward(x) -> reconstruction *logits* (N, n_in): train with binary_cross_entropy_with_logits
+    against the clean input (the sigmoid of the decoder is inside the loss, for stability).
+    """
+
+    def __init__(self, n_in: int, n_hidden: int):
+        super().__init__()
+        self.encoder = nn.Linear(n_in, n_hidden)
+        self.decoder = nn.Linear(n_hidden, n_in)
+
+    def encode(self, x):
+        return self.encoder(x.flatten(1)).sigmoid()
+
+    def forward(self, x):
+        return self.decoder(self.encode(x))
+
+
+class StackedEncoder(nn.Module):
+    """Linear + sigmoid layers of the given sizes: (N, sizes[0]) -> (N, sizes[-1])."""
+
+    def __init__(self, sizes):
+        super().__init__()
+        sizes = list(sizes)
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"StackedEncoder: sizes must list at least an input and one layer size, all positive; "
+                             f"got {sizes}")
+        self.sizes = sizes
+        self.layers = nn.ModuleList([nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+
+    def forward(self, x):
+        h = x.flatten(1)
+        for layer in self.layers:
+            h = layer(h).sigmoid()
+        return h
+
+
+class SDAEClassifier(nn.Module):
+    """A stacked encoder with a linear classifier on top: (N, ...) -> logits (N, num_classes).
+
+    ``load_pretrained(daes)`` copies the encoder weights of greedily trained DenoisingAutoencoders
+    into the stack; without it the network is the same architecture from random initialisation.
+    """
+
+    def __init__(self, sizes, num_classes: int):
+        super().__init__()
+        self.encoder = StackedEncoder(sizes)
+        self.classifier = nn.Linear(self.encoder.sizes[-1], num_classes)
+
+    def load_pretrained(self, daes) -> None:
+        if len(daes) != len(self.encoder.layers):
+            raise ValueError(f"SDAEClassifier.load_pretrained: {len(daes)} auto-encoders for "
+                             f"{len(self.encoder.layers)} encoder layers")
+        for layer, dae in zip(self.encoder.layers, daes):
+            if tuple(layer.weight.shape) != tuple(dae.encoder.weight.shape):
+                raise ValueError(f"SDAEClassifier.load_pretrained: encoder layer {tuple(layer.weight.shape)} but "
+                                 f"auto-encoder {tuple(dae.encoder.weight.shape)}")
+            layer.weight.data[...] = dae.encoder.weight.data
+            layer.bias.data[...] = dae.encoder.bias.data
+
+    def forward(self, x):
+        return self.classifier(self.encoder(x))
+
+
+def masking_noise(x: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """x with a random ``fraction`` of its entries set to 0 (each entry independently), x unchanged."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"masking_noise: fraction must be in [0, 1), got {fraction}")
+    return x * (rng.random(x.shape) >= fraction).astype(x.dtype)
