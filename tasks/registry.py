@@ -26,6 +26,7 @@ EXPERIMENTS: dict[str, str] = {
     "response": "tasks.response",
     "sequence": "tasks.sequence",
     "pretraining": "tasks.pretraining",
+    "cine": "tasks.cine",
 }
 
 
