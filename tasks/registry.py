@@ -27,6 +27,7 @@ EXPERIMENTS: dict[str, str] = {
     "sequence": "tasks.sequence",
     "pretraining": "tasks.pretraining",
     "cine": "tasks.cine",
+    "boundary": "tasks.boundary",
 }
 
 
