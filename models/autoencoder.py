@@ -10,6 +10,15 @@ reconstruct the clean x::
     r = sigmoid(W' h + b')           (decoder; untied W' as in most later work)
     loss = BCE(r, x) = -sum_i [x_i log r_i + (1 - x_i) log(1 - r_i)]   for x in [0, 1]
 
+A sparse auto-encoder (Ng, "Sparse autoencoder", CS294A lecture notes, 2011) instead keeps each hidden
+unit j quiet on average: with rho_hat_j its mean activation over a batch and rho a small target,
+
+    loss = reconstruction error + beta * sum_j KL(rho || rho_hat_j),
+    KL(rho || rho_hat) = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat)),
+
+so every unit fires for a few inputs only and becomes a detector of one local pattern (Xu et al. 2016
+used such units to find nuclei in histology).
+
 Stacking: layer k is trained on the clean codes of layers 1..k-1 (greedy layer-wise pre-training);
 then the encoders are stacked, a classifier layer is put on top and the whole network is fine-tuned
 with labels. The training loops live in the task (tasks/pretraining.py); the models only say what is
@@ -40,6 +49,35 @@ class DenoisingAutoencoder(nn.Module):
 
     def forward(self, x):
         return self.decoder(self.encode(x))
+
+
+class SparseAutoencoder(nn.Module):
+    """encoder Linear(n_in, n_hidden) + sigmoid, linear decoder: (N, n_in) -> (reconstruction, hidden).
+
+    The linear decoder suits inputs that are not probabilities (standardised patches); train with
+    mse_loss(reconstruction, x) + beta * kl_sparsity(hidden, rho).
+    """
+
+    def __init__(self, n_in: int, n_hidden: int):
+        super().__init__()
+        self.encoder = nn.Linear(n_in, n_hidden)
+        self.decoder = nn.Linear(n_hidden, n_in)
+
+    def forward(self, x):
+        hidden = self.encoder(x.flatten(1)).sigmoid()
+        return self.decoder(hidden), hidden
+
+
+def kl_sparsity(hidden, rho: float = 0.05, eps: float = 1e-6):
+    """sum over units j of KL(rho || rho_hat_j), rho_hat_j = mean of hidden[:, j] over the batch.
+
+    hidden: (N, H) activations in (0, 1). The derivative with respect to rho_hat_j is
+    -rho / rho_hat_j + (1 - rho) / (1 - rho_hat_j): it pushes an over-active unit down, and is 0 at rho.
+    """
+    if not 0.0 < rho < 1.0:
+        raise ValueError(f"kl_sparsity: rho must be in (0, 1), got {rho}")
+    rho_hat = hidden.mean(0).clamp(eps, 1 - eps)
+    return (rho * (rho / rho_hat).log() + (1 - rho) * ((1 - rho) / (1 - rho_hat)).log()).sum()
 
 
 class StackedEncoder(nn.Module):

@@ -28,6 +28,7 @@ EXPERIMENTS: dict[str, str] = {
     "pretraining": "tasks.pretraining",
     "cine": "tasks.cine",
     "boundary": "tasks.boundary",
+    "nuclei": "tasks.nuclei",
 }
 
 

@@ -73,3 +73,41 @@ def test_gradients_in_float64():
     for module in (DenoisingAutoencoder(6, 4).double(), SDAEClassifier([6, 4, 3], 2).double()):
         report = gradcheck_module(module, x, raise_exception=False)
         assert report.passed, report
+
+
+def test_kl_sparsity_by_its_formula_and_its_gradient():
+    from models.autoencoder import kl_sparsity
+
+    h = np.array([[0.1, 0.5, 0.9], [0.3, 0.5, 0.7]])
+    rho, rho_hat = 0.2, h.mean(0)
+    expected = (rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))).sum()
+    x = engine.tensor(h, requires_grad=True)
+    value = kl_sparsity(x, rho)
+    assert float(value.item()) == pytest.approx(expected)
+    value.backward()
+    per_unit = -rho / rho_hat + (1 - rho) / (1 - rho_hat)
+    np.testing.assert_allclose(x.grad.numpy(), np.broadcast_to(per_unit / 2, h.shape))
+    assert float(kl_sparsity(engine.tensor(np.full((3, 4), 0.2)), 0.2).item()) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match=r"rho must be in \(0, 1\)"):
+        kl_sparsity(x, 0.0)
+
+
+def test_the_sparsity_penalty_makes_units_quiet():
+    from models.autoencoder import SparseAutoencoder, kl_sparsity
+
+    x = engine.tensor(np.random.default_rng(0).normal(size=(256, 25)).astype(np.float32))
+    mean_activation = {}
+    for beta in (0.0, 3.0):
+        engine.manual_seed(0)
+        sae = SparseAutoencoder(25, 16)
+        opt = optim.Adam(sae.parameters(), lr=1e-2)
+        for _ in range(200):
+            recon, hidden = sae(x)
+            loss = F.mse_loss(recon, x) + beta * kl_sparsity(hidden, 0.05)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with engine.no_grad():
+            mean_activation[beta] = float(sae(x)[1].numpy().mean())
+    # measured: 0.49 without the penalty, 0.19 with beta = 3 (target rho = 0.05, still moving after 200 steps)
+    assert mean_activation[3.0] < 0.5 * mean_activation[0.0] and mean_activation[3.0] < 0.25, mean_activation
