@@ -37,6 +37,7 @@ COURSE = [
     "11_prediction",
     "12_enhancement",
     "13_reconstruction",
+    "14_sequences_and_autoencoders",
 ]
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 120
