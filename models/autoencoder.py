@@ -131,3 +131,39 @@ def masking_noise(x: np.ndarray, fraction: float, rng: np.random.Generator) -> n
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"masking_noise: fraction must be in [0, 1), got {fraction}")
     return x * (rng.random(x.shape) >= fraction).astype(x.dtype)
+
+
+class ConvAutoencoder(nn.Module):
+    """Convolutional auto-encoder with a small code: (N, C, H, W) -> reconstruction logits (N, C, H, W).
+
+    encoder: Conv(C, w, 3, stride 2) - ReLU - Conv(w, 2w, 3, stride 2) - ReLU - Linear(2w H/4 W/4, code)
+    decoder: Linear(code, 2w H/4 W/4) - ReLU - ConvTranspose(2w, w, 4, stride 2) - ReLU -
+             ConvTranspose(w, C, 4, stride 2)
+    H and W must be divisible by 4. Train with binary_cross_entropy_with_logits against images in
+    [0, 1]; ``encode(x)`` gives the (N, code) codes used as features.
+    """
+
+    def __init__(self, in_channels: int = 1, image_size=(28, 28), code_size: int = 32, width: int = 16):
+        super().__init__()
+        h, w = image_size
+        if h % 4 or w % 4:
+            raise ValueError(f"ConvAutoencoder: image sides must be divisible by 4, got {tuple(image_size)}")
+        self.shape = (2 * width, h // 4, w // 4)
+        flat = 2 * width * (h // 4) * (w // 4)
+        self.encoder = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(flat, code_size),
+        )
+        self.expand = nn.Sequential(nn.Linear(code_size, flat), nn.ReLU())
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(width, in_channels, 4, stride=2, padding=1),
+        )
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def forward(self, x):
+        h = self.expand(self.encode(x))
+        return self.decoder(h.reshape(h.shape[0], *self.shape))

@@ -23,7 +23,8 @@ import warnings
 import numpy as np
 from scipy import optimize, special
 
-__all__ = ["KMeans", "KNeighborsClassifier", "LinearSVC", "LogisticRegression", "StandardScaler", "probabilities"]
+__all__ = ["KMeans", "KNeighborsClassifier", "LinearSVC", "LogisticRegression", "PCA", "StandardScaler",
+           "probabilities"]
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -129,6 +130,48 @@ class StandardScaler:
         _check_fitted(self, "scale_")
         Z = _check_X(self, Z, self.n_features_in_)
         return Z * self.scale_ + self.mean_
+
+
+class PCA:
+    """Principal component analysis by the singular value decomposition of the centred data.
+
+    With X - mean = U S V^T, the components are the first ``n_components`` rows of V^T (unit vectors
+    of decreasing variance), the codes z = (x - mean) V_k, and the reconstruction x_hat = z V_k^T +
+    mean is the best rank-k linear one in squared error (Eckart-Young). explained_variance_ =
+    S^2 / (N - 1), as scikit-learn. Signs follow scikit-learn's convention: in each component the
+    entry of largest magnitude is positive, so results are deterministic.
+    """
+
+    def __init__(self, n_components: int):
+        if int(n_components) < 1:
+            raise ValueError(f"PCA: n_components must be >= 1, got {n_components}")
+        self.n_components = int(n_components)
+
+    def fit(self, X, y=None) -> PCA:
+        X = _check_X(self, X)
+        if self.n_components > min(X.shape):
+            raise ValueError(f"PCA: n_components={self.n_components} exceeds min(n_samples, n_features) = "
+                             f"{min(X.shape)} for X of shape {X.shape}")
+        self.n_features_in_ = X.shape[1]
+        self.mean_ = X.mean(axis=0)
+        _, s, vt = np.linalg.svd(X - self.mean_, full_matrices=False)
+        vt = vt[: self.n_components]
+        signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+        self.components_ = vt * signs[:, None]
+        self.explained_variance_ = s[: self.n_components] ** 2 / max(len(X) - 1, 1)
+        self.explained_variance_ratio_ = self.explained_variance_ / ((s ** 2).sum() / max(len(X) - 1, 1))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        _check_fitted(self, "components_")
+        return (_check_X(self, X, self.n_features_in_) - self.mean_) @ self.components_.T
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        _check_fitted(self, "components_")
+        return np.asarray(Z, dtype=np.float64) @ self.components_ + self.mean_
 
 
 # ---------------------------------------------------------------------------- k nearest neighbours

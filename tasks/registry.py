@@ -29,6 +29,7 @@ EXPERIMENTS: dict[str, str] = {
     "cine": "tasks.cine",
     "boundary": "tasks.boundary",
     "nuclei": "tasks.nuclei",
+    "codes": "tasks.codes",
 }
 
 

@@ -111,3 +111,18 @@ def test_the_sparsity_penalty_makes_units_quiet():
             mean_activation[beta] = float(sae(x)[1].numpy().mean())
     # measured: 0.49 without the penalty, 0.19 with beta = 3 (target rho = 0.05, still moving after 200 steps)
     assert mean_activation[3.0] < 0.5 * mean_activation[0.0] and mean_activation[3.0] < 0.25, mean_activation
+
+
+def test_the_convolutional_autoencoder_codes_and_reconstructs():
+    from models.autoencoder import ConvAutoencoder
+
+    engine.manual_seed(0)
+    ae = ConvAutoencoder(2, (12, 16), code_size=5, width=3)
+    x = engine.tensor(np.random.default_rng(0).random((4, 2, 12, 16)).astype(np.float32))
+    assert ae.encode(x).shape == (4, 5) and ae(x).shape == (4, 2, 12, 16)
+    with pytest.raises(ValueError, match=r"image sides must be divisible by 4, got \(28, 30\)"):
+        ConvAutoencoder(1, (28, 30))
+    report = gradcheck_module(ConvAutoencoder(1, (8, 8), code_size=2, width=2).double(),
+                              engine.tensor(np.random.default_rng(1).random((1, 1, 8, 8)), requires_grad=True),
+                              raise_exception=False, mode="directional")
+    assert report.passed, report

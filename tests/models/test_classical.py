@@ -236,3 +236,20 @@ def test_kmeans_with_as_many_clusters_as_points_has_zero_inertia():
     assert KMeans(n_clusters=3, n_init=1).fit(X).inertia_ == pytest.approx(0.0)
     with pytest.raises(ValueError, match="n_clusters"):
         KMeans(n_clusters=4).fit(X)
+
+
+def test_pca_matches_scikit_learn_and_reconstructs_best_at_full_rank():
+    from models.classical import PCA
+
+    sk = pytest.importorskip("sklearn.decomposition")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6)) @ rng.normal(size=(6, 6)) + 3.0
+    ours, theirs = PCA(3).fit(X), sk.PCA(3, svd_solver="full").fit(X)
+    np.testing.assert_allclose(ours.components_, theirs.components_, atol=1e-10)
+    np.testing.assert_allclose(ours.explained_variance_ratio_, theirs.explained_variance_ratio_, rtol=1e-10)
+    np.testing.assert_allclose(ours.transform(X), theirs.transform(X), atol=1e-9)
+    full = PCA(6).fit(X)
+    np.testing.assert_allclose(full.inverse_transform(full.transform(X)), X, atol=1e-9)
+    assert full.explained_variance_ratio_.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"PCA: n_components=7 exceeds min\(n_samples, n_features\) = 6"):
+        PCA(7).fit(X)

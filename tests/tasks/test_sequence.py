@@ -38,20 +38,29 @@ def three_class_series(n, length, rng):
 
 
 # ---------------------------------------------------------------------------------------------- levels
-# Measured (seed 0, 400 synthetic beats, 15 epochs) test AUC; floors are about 0.05 below.
-LEVELS = {"cnn": 0.85, "lstm": 0.8, "gru": 0.8, "bigru": 0.8, "cnn-lstm": 0.85, "1nn-euclidean": 0.8,
-          "1nn-dtw": 0.8}
+# Measured (seed 0, 400 synthetic beats, 600 updates): test balanced accuracy / AUC
+#   cnn 0.901 / 0.948, lstm 0.893 / 0.905, gru 0.900 / 0.973, bigru 0.901 / 0.979, cnn-lstm 0.874 / 0.948,
+#   1-NN Euclidean and DTW 0.801 / 0.865. Floors sit 0.05-0.1 below; a network that answers one class for
+#   every beat (balanced accuracy 0.5, as recurrent networks do after too few updates) fails them.
+LEVELS = {"cnn": (0.8, 0.85), "lstm": (0.8, 0.85), "gru": (0.8, 0.85), "cnn-lstm": (0.8, 0.85),
+          "1nn-euclidean": (0.72, 0.8), "1nn-dtw": (0.72, 0.8), "bigru": (0.8, 0.85)}
+SLOW = {"bigru"}  # the bidirectional runs take twice as long; the slow suite covers them
 
 
-@pytest.mark.parametrize("model", sorted(LEVELS))
+@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m for m in LEVELS])
 def test_every_model_learns_the_synthetic_beats(tmp_path, model):
-    code, m, out = run(tmp_path, "--model", model, "--n-samples", "400", "--epochs", "15")
+    floors = LEVELS[model]
+    code, m, out = run(tmp_path, "--model", model, "--n-samples", "400", "--updates", "600")
     assert code == 0
     test = m["test"]
-    assert test["auc"] >= LEVELS[model], test
+    assert test["balanced_accuracy"] >= floors[0] and test["auc"] >= floors[1], test
     assert test["auc_ci"][0] <= test["auc"] <= test["auc_ci"][1]
     assert m["split_sizes"] == {"train": 240, "val": 80, "test": 80}
     assert set(test["recall_per_class"]) == {"normal", "abnormal"}
+    if model.startswith("1nn"):
+        assert m["model_info"]["reference_series"] == 320  # train + validation, as the UCR archive runs 1-NN
+    else:
+        assert m["model_info"]["updates"] == 600  # 75 epochs of 8 batches
     assert (out / "figures" / "test_series.png").is_file() and (out / "split.csv").is_file()
 
 
