@@ -138,6 +138,25 @@ CLAIMS = {
         (FULL, "f_trained.mean() > f_init.mean() + 0.05 and reach_trained > 1e8 * reach_init",
          "training raises the forget gates and opens the gradient path (learned gating)"),
     ],
+    "14_sequences_and_autoencoders": [
+        (FULL, "metrics.accuracy(y_test, test_acc['1-NN Euclidean']) == 0.88",
+         "1-NN Euclidean matches the archive's published ECG200 result (error 0.12)"),
+        (FULL, "abs(metrics.accuracy(y_test, test_acc['1D CNN (FCN)']) - "
+               "metrics.accuracy(y_test, test_acc['1-NN Euclidean'])) <= 0.05 and "
+               "metrics.accuracy(y_test, test_acc['LSTM, hidden 64']) < "
+               "metrics.accuracy(y_test, test_acc['1D CNN (FCN)']) - 0.03",
+         "the 1D CNN is level with 1-NN on ECG200, the LSTM behind"),
+        (FULL, "cyclic_frame_error(cine_results['lstm'][2], cines.es[te], 12).mean() < "
+               "cyclic_frame_error(cine_results['pool'][2], cines.es[te], 12).mean()",
+         "the CNN + LSTM finds the ES frame better than the frame-wise CNN"),
+        (FULL, "np.abs(cine_results['Otsu (classical)'][0] - cines.ef[te]).mean() > "
+               "max(np.abs(cine_results[m][0] - cines.ef[te]).mean() for m in ('pool', 'lstm')) and "
+               "np.abs(cine_results['Otsu, calibrated'][0] - cines.ef[te]).mean() < "
+               "np.abs(cine_results['Otsu (classical)'][0] - cines.ef[te]).mean()",
+         "uncalibrated, the classical EF loses to the networks; calibration removes most of its bias"),
+        (ANY_SIZE, "activity[3.0] < activity[0.0]", "the sparsity penalty lowers the units' activity"),
+        (FULL, "activity[0.0] > 0.4 and activity[3.0] < 0.2", "mean activation from about 0.5 to below 0.2"),
+    ],
 }
 
 
