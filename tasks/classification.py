@@ -288,12 +288,11 @@ def run_network(ctx, data: ClassificationData):
             result.history)
 
 
-# --------------------------------------------------------------------------------------- the experiment
-class ClassificationExperiment(Experiment):
-    name = "classification"
-    description = ("CADx: benign vs malignant lesions (phantoms 2D/3D), MedMNIST or your folder; CNNs, MLP, "
-                   "perceptron and k-NN/SVM/logistic baselines; ACC/AUC with bootstrap 95% CIs")
-    options = (
+# --------------------------------------------------------------------------------------- data options
+def image_data_options(n_samples: int, quick_samples: int, irregularity: float) -> tuple[Option, ...]:
+    """The options ``load_data`` reads, for every experiment that takes classification images
+    (classification, pretraining, codes), with that experiment's phantom defaults."""
+    return (
         Option("dataset", str, "lesions", "lesions, lesions3d, a MedMNIST name (e.g. breastmnist), or a folder "
                "with images/ and labels.csv (images resized to --size per side, intensities scaled to [0, 1] by "
                "their 0.5/99.5 percentiles)"),
@@ -301,30 +300,46 @@ class ClassificationExperiment(Experiment):
         Option("size", int, None, "side length: of the lesion phantoms (default 28 in 2D, 24 in 3D), of the MedMNIST "
                "images (28, 64, 128 or 224; default 28), or that user-folder images are resized to (default 28)",
                low=8, high=512, nullable=True),
+        Option("n_samples", int, n_samples, "number of generated lesion phantoms", quick=quick_samples, low=60,
+               high=1_000_000),
+        Option("irregularity", float, irregularity, "boundary irregularity of malignant phantoms (higher is easier)",
+               low=0.0, open_low=True, high=10.0),
+        Option("limit", int, None, "use at most this many training images (and half as many for val/test, at least "
+               "40)", low=10, nullable=True),
+    )
+
+
+def check_image_data(config) -> None:
+    """Refuse, before a run folder exists, a --data-dir that is not there or a dataset nobody knows."""
+    from tasks.data.medmnist import INFO
+
+    if config.data_dir is not None and not Path(config.data_dir).is_dir():
+        raise UsageError(f"--data-dir {config.data_dir}: no such folder")
+    name = config.dataset.lower()
+    if name not in ("lesions", "lesions3d") and name not in INFO and not Path(config.dataset).is_dir():
+        raise UsageError(f"unknown dataset {config.dataset!r}; use lesions, lesions3d, a folder with images/ and "
+                         f"labels.csv, or a MedMNIST name ({', '.join(sorted(INFO))})")
+
+
+# --------------------------------------------------------------------------------------- the experiment
+class ClassificationExperiment(Experiment):
+    name = "classification"
+    description = ("CADx: benign vs malignant lesions (phantoms 2D/3D), MedMNIST or your folder; CNNs, MLP, "
+                   "perceptron and k-NN/SVM/logistic baselines; ACC/AUC with bootstrap 95% CIs")
+    options = (
+        *image_data_options(n_samples=3000, quick_samples=400, irregularity=1.0),
         Option("model", str, "vgg", "network or classical baseline", choices=NETWORKS + BASELINES),
         Option("width", int, None, "channel width of alexnet/vgg/resnet18 (default: 16 for vgg, the model's own "
                "otherwise)", low=1, high=1024, nullable=True),
-        Option("n_samples", int, 3000, "number of generated lesion phantoms", quick=400, low=60, high=1_000_000),
-        Option("irregularity", float, 1.0, "boundary irregularity of malignant phantoms (higher is easier)",
-               low=0.0, open_low=True, high=10.0),
         Option("features", str, "pixels", "inputs of the classical baselines", choices=("pixels", "radiomics")),
         Option("augment", bool, False, "random flips, rotations, zooms and shifts of the training images"),
         Option("imbalance", str, "none", "class imbalance: a weighted loss or class-balanced sampling",
                choices=("none", "weighted", "balanced")),
-        Option("limit", int, None, "use at most this many training images (and half as many for val/test, at least "
-               "40)", low=10, nullable=True),
         *training_options(epochs=6, lr=2e-3, batch_size=64, quick_epochs=2),
     )
 
     def check(self, config) -> None:
-        from tasks.data.medmnist import INFO
-
-        if config.data_dir is not None and not Path(config.data_dir).is_dir():
-            raise UsageError(f"--data-dir {config.data_dir}: no such folder")
-        name = config.dataset.lower()
-        if name not in ("lesions", "lesions3d") and name not in INFO and not Path(config.dataset).is_dir():
-            raise UsageError(f"unknown dataset {config.dataset!r}; use lesions, lesions3d, a folder with images/ and "
-                             f"labels.csv, or a MedMNIST name ({', '.join(sorted(INFO))})")
+        check_image_data(config)
 
     def run(self, ctx) -> dict:
         config = ctx.config

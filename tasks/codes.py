@@ -17,10 +17,9 @@ by 4, e.g. 28). Multi-label sets are refused.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
+from tasks.classification import check_image_data, image_data_options
 from tasks.errors import UsageError
 from tasks.evaluation import format_ci, metric_ci
 from tasks.experiment import Experiment
@@ -63,22 +62,14 @@ class CodesExperiment(Experiment):
     description = ("auto-encoder codes as features: k-NN on a convolutional auto-encoder's codes vs PCA of the same "
                    "size vs raw pixels; test AUC with CIs and reconstruction error")
     options = (
-        Option("dataset", str, "lesions", "lesions (phantoms), a MedMNIST name (e.g. breastmnist) or a folder with "
-               "images/ and labels.csv"),
-        Option("data_dir", str, None, "folder with the MedMNIST .npz files", nullable=True),
-        Option("size", int, None, "image side (default 28; divisible by 4)", low=8, high=512, nullable=True),
-        Option("n_samples", int, 2000, "number of generated lesion phantoms", quick=300, low=60, high=1_000_000),
-        Option("irregularity", float, 1.0, "boundary irregularity of malignant phantoms", low=0.0, open_low=True,
-               high=10.0),
-        Option("limit", int, None, "use at most this many training images", low=10, nullable=True),
+        *image_data_options(n_samples=2000, quick_samples=300, irregularity=1.0),
         Option("code_size", int, 32, "length of the code (and number of principal components)", low=1, high=4096),
         Option("width", int, 16, "channels of the auto-encoder's first convolution", low=1, high=512),
         *training_options(epochs=30, lr=1e-3, batch_size=64, quick_epochs=2),
     )
 
     def check(self, config) -> None:
-        if config.data_dir is not None and not Path(config.data_dir).is_dir():
-            raise UsageError(f"--data-dir {config.data_dir}: no such folder")
+        check_image_data(config)
         if config.size is not None and config.size % 4:
             raise UsageError(f"--size must be divisible by 4 (two stride-2 convolutions), got {config.size}")
 

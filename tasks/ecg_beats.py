@@ -33,21 +33,26 @@ TOLERANCE_S = 0.150  # EC57 matching window
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
-def load_record(config):
-    """(signal (C, T) float32 with baseline removed and unit std on the training part, beats (B,), fs)."""
-    from scipy import ndimage
-
+def open_annotated_record(stem: Path):
+    """(WFDBRecord, Annotations) of ``--record``, or one UsageError line naming the record."""
     from tasks.data.ecg import read_annotations, read_record
 
-    stem = Path(config.record)
     if not stem.with_name(stem.name + ".hea").is_file():
         raise UsageError(f"--record {stem}: no WFDB header {stem.name}.hea there (MIT-BIH record 100 is in "
                          f"../shared/data/ecg/mitdb_100/100)")
     try:
-        rec = read_record(stem)
-        ann = read_annotations(stem.with_name(stem.name + ".atr"))
+        return read_record(stem), read_annotations(stem.with_name(stem.name + ".atr"))
     except (OSError, ValueError) as e:
         raise UsageError(f"--record {stem}: {str(e).splitlines()[0]}") from None
+
+
+def load_record(config):
+    """(signal (C, T) float32 with baseline removed and unit std on the training part, beats (B,), fs)."""
+    from scipy import ndimage
+
+
+    stem = Path(config.record)
+    rec, ann = open_annotated_record(stem)
     x = rec.signal.T.astype(np.float64)
     if config.lead != "all":
         if config.lead not in rec.names:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.classification import check_image_data, image_data_options
 from tasks.errors import UsageError
 from tasks.experiment import Experiment
 from tasks.options import Option
@@ -210,15 +211,8 @@ class PretrainingExperiment(Experiment):
     description = ("label efficiency: stacked denoising auto-encoder pre-training vs random init vs logistic "
                    "regression at 1-100% of the training labels; test AUC with t-intervals over seeds")
     options = (
-        Option("dataset", str, "lesions", "lesions (phantoms), a MedMNIST name (e.g. breastmnist) or a folder with "
-               "images/ and labels.csv"),
-        Option("data_dir", str, None, "folder with the MedMNIST .npz files", nullable=True),
-        Option("size", int, None, "image side (as for medgrad run classification)", low=8, high=512, nullable=True),
-        Option("n_samples", int, 2000, "number of generated lesion phantoms", quick=300, low=60, high=1_000_000),
-        Option("irregularity", float, 3.0, "boundary irregularity of malignant phantoms (3: pixel-level networks "
-               "such as this MLP reach AUC ~0.8; at classification's default 1 they stay near 0.6)", low=0.0,
-               open_low=True, high=10.0),
-        Option("limit", int, None, "use at most this many training images", low=10, nullable=True),
+        # irregularity 3: pixel-level networks such as this MLP reach AUC ~0.8 (at 1 they stay near 0.6)
+        *image_data_options(n_samples=2000, quick_samples=300, irregularity=3.0),
         Option("fractions", str, "0.01,0.05,0.1,0.25,1", "label fractions, comma-separated, each in (0, 1]"),
         Option("seeds", int, 5, "repetitions per fraction (new labelled subset, pre-training and init)", quick=2,
                low=1, high=1000),
@@ -235,8 +229,7 @@ class PretrainingExperiment(Experiment):
     def check(self, config) -> None:
         parse_fractions(config.fractions)
         parse_sizes(config.hidden)
-        if config.data_dir is not None and not Path(config.data_dir).is_dir():
-            raise UsageError(f"--data-dir {config.data_dir}: no such folder")
+        check_image_data(config)
 
     def run(self, ctx) -> dict:
         import engine

@@ -120,17 +120,9 @@ def _assemble(name, names, x, y, x_test=None, y_test=None) -> SequenceData:
 
 def load_mitdb_beats(stem) -> tuple[np.ndarray, np.ndarray]:
     """N and A beats of a MIT-BIH record's first lead: (x (B, T) z-normalised at 120 Hz, symbols (B,))."""
-    from tasks.data.ecg import read_annotations, read_record
+    from tasks.ecg_beats import open_annotated_record
 
-    stem = Path(stem)
-    if not stem.with_name(stem.name + ".hea").is_file():
-        raise UsageError(f"--record {stem}: no WFDB header {stem.name}.hea there (MIT-BIH record 100 is in "
-                         f"../shared/data/ecg/mitdb_100/100)")
-    try:
-        record = read_record(stem)
-        ann = read_annotations(stem.with_name(stem.name + ".atr"))
-    except (OSError, ValueError) as e:
-        raise UsageError(f"--record {stem}: {str(e).splitlines()[0]}") from None
+    record, ann = open_annotated_record(Path(stem))
     signal = record.signal[:, 0].astype(np.float64)
     before, after = (int(round(s * record.fs)) for s in MITDB_WINDOW_S)
     keep = np.isin(ann.symbol, ("N", "A")) & (ann.sample >= before) & (ann.sample + after <= len(signal))

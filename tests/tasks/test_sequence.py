@@ -117,6 +117,8 @@ def test_other_user_mistakes_exit_2(tmp_path, capsys):
         (["--data-file", str(train), "--test-file", str(write_ucr(tmp_path / "U.txt", x, y + 1))],
          "labels ['10', '6', '8'] that the training file does not have"),
         (["--data-file", str(write_ucr(tmp_path / "F.txt", x[:4], [1, 1, 2, 2]))], "at least 3 series"),
+        (["--dataset", "mitdb", "--record", str(tmp_path / "nowhere")], "no WFDB header nowhere.hea"),
+        (["--dataset", "ecg200", "--ucr-dir", str(tmp_path / "none")], "--ucr-dir"),
     ]
     png = tmp_path / "image.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
