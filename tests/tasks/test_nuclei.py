@@ -56,7 +56,7 @@ def test_both_detectors_find_most_nuclei(tmp_path):
     net, log = m["test"]["network"], m["test"]["log"]
     assert m["split_tiles"] == {"train": 12, "val": 4, "test": 4}
     assert net["tp"] + net["fn"] == log["tp"] + log["fn"] == m["n_nuclei_test"]
-    # measured (seed 0): sparse auto-encoder F1 0.816, LoG 0.824
+    # measured (seed 0): sparse auto-encoder F1 0.810, LoG 0.830
     assert net["f1"] > 0.7 and log["f1"] > 0.7, (net, log)
     # after 300 updates the units are on their way to the target 0.05 (measured 0.32; a free sigmoid sits at 0.5)
     assert 0.0 < m["feature_info"]["mean_activation"] < 0.4
