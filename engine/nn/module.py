@@ -21,6 +21,7 @@ from collections import OrderedDict
 import numpy as np
 
 from engine import backend
+from engine.nn.hooks import RemovableHandle, call_with_hooks
 from engine.tensor import Parameter, Tensor, to_numpy
 
 __all__ = ["Module"]
@@ -35,6 +36,8 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        for store in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks"):  # engine/nn/hooks.py
+            object.__setattr__(self, store, OrderedDict())
 
     # --- registration by assignment ---------------------------------------------------------
     def __setattr__(self, name, value):
@@ -92,7 +95,32 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks"):
+            return call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # --- hooks (engine/nn/hooks.py) --------------------------------------------------------------
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """hook(module, args) -> None or new args, before every forward."""
+        return self._add_hook("_forward_pre_hooks", hook)
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """hook(module, args, output) -> None or a new output, after every forward."""
+        return self._add_hook("_forward_hooks", hook)
+
+    def register_full_backward_hook(self, hook) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) -> None or new grad_input, once the gradients with
+        respect to the module's inputs are known (grad_output: with respect to its output)."""
+        return self._add_hook("_backward_hooks", hook)
+
+    def _add_hook(self, store: str, hook) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.register hook: expected a callable, got {type(hook).__name__}")
+        hooks = self.__dict__.setdefault(store, OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     # --- traversal --------------------------------------------------------------------------
     def named_modules(self, prefix: str = "", memo=None):
