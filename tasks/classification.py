@@ -214,22 +214,28 @@ def single_logit(model, data: ClassificationData) -> bool:
     return False
 
 
+def build_network(config, data: ClassificationData):
+    """(the network ``config.model`` names for this data, its width); also rebuilds a saved run's model."""
+    from models import build_model
+
+    width = config.width if config.width is not None else (16 if config.model == "vgg" else None)
+    kwargs = {"width": width} if width is not None and config.model in ("resnet18", "alexnet", "vgg") else {}
+    try:
+        return build_model(config.model, data.in_channels, data.n_outputs, data.spatial, **kwargs), width
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def run_network(ctx, data: ClassificationData):
     """Train with the framework's fit(); returns (info, val_probs, test_probs, history)."""
     import engine
     import engine.nn.functional as F
     from engine.data import ArrayDataset, ClassBalancedSampler, DataLoader, TensorDataset
-    from models import build_model
     from tasks import metrics as M
     from tasks.training import fit, predict
 
     config = ctx.config
-    width = config.width if config.width is not None else (16 if config.model == "vgg" else None)
-    kwargs = {"width": width} if width is not None and config.model in ("resnet18", "alexnet", "vgg") else {}
-    try:
-        model = build_model(config.model, data.in_channels, data.n_outputs, data.spatial, **kwargs)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    model, width = build_network(config, data)
     one = single_logit(model, data)
     model.to(config.device)
 

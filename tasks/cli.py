@@ -39,6 +39,13 @@ def _main_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+")
     report.add_argument("--out", default="report.md")
     sub.add_parser("gallery", help="render a PNG sheet of the data (see `medgrad gallery --help`)", add_help=False)
+    explain = sub.add_parser("explain", help="attribution maps, sanity checks and faithfulness of a trained "
+                             "classification run: medgrad explain RUN_DIR [--method M] [--layer NAME] [--n 16]")
+    explain.add_argument("run_dir")
+    explain.add_argument("--method", default="all", help="all, or one of: saliency, gradient_x_input, smoothgrad, "
+                         "integrated_gradients, grad_cam, occlusion")
+    explain.add_argument("--layer", default=None, help="Grad-CAM's layer (dotted name; default: the last convolution)")
+    explain.add_argument("--n", type=int, default=16, help="test images to explain (half misclassified if possible)")
     return p
 
 
@@ -129,9 +136,28 @@ def _dispatch(argv: list[str]) -> int:
         for name in EXPERIMENTS:
             print(f"{name:16s} {get_experiment(name).description}")
         return 0
+    if args.command == "explain":
+        return _explain(args)
     from tasks.report import write_report
 
     print(write_report(args.runs, args.out))
+    return 0
+
+
+def _explain(args) -> int:
+    from tasks.explain import METHODS, explain_run
+
+    if args.method != "all" and args.method not in METHODS:
+        raise UsageError(f"--method must be all or one of {', '.join(METHODS)}; got {args.method!r}")
+    if args.n < 2:
+        raise UsageError(f"--n must be at least 2, got {args.n}")
+    methods = METHODS if args.method == "all" else (args.method,)
+    result = explain_run(args.run_dir, methods, args.layer, args.n)
+    for name, r in result["methods"].items():
+        verdict = "passes" if r["sanity"]["passes"] else "FAILS"
+        print(f"{name:22s} deletion AUC {r['deletion_auc']:.3f}  insertion AUC {r['insertion_auc']:.3f}  sanity check "
+              f"{verdict} (rank correlation with all layers randomised {r['sanity']['final']:.2f})")
+    print(f"maps: {result['figure']}")
     return 0
 
 

@@ -140,8 +140,9 @@ def last_conv_layer(model) -> str:
 
 def grad_cam(model, x, target, layer: str | None = None) -> np.ndarray:
     """Grad-CAM at ``layer`` (a dotted module name; default: the last convolution), upsampled to x."""
-    import engine
     from scipy import ndimage
+
+    import engine
 
     layer = layer or last_conv_layer(model)
     modules = dict(model.named_modules())
@@ -274,3 +275,108 @@ def deletion_insertion(model, x, target, maps, steps: int = 20) -> dict:
             p = probabilities(model, stack.reshape((steps + 1,) + x.shape[1:]).astype(x.dtype), target[i])
             curves[name].append(float(np.trapezoid(p, dx=1.0 / steps)))
     return {f"{k}_auc": float(np.mean(v)) for k, v in curves.items()}
+
+
+# ------------------------------------------------------------------------------------------ a saved run
+def load_classification_run(run_dir):
+    """(model in eval mode with its best weights, ClassificationData, config) of a classification run."""
+    import json
+    from pathlib import Path
+
+    from engine.train import load_checkpoint
+    from tasks.classification import BASELINES, build_network, load_data
+    from tasks.errors import UsageError
+    from tasks.options import Config
+
+    run_dir = Path(run_dir)
+    config_path, best = run_dir / "config.json", run_dir / "checkpoints" / "best.npz"
+    if not config_path.is_file():
+        raise UsageError(f"{run_dir}: not a run folder (no config.json)")
+    values = json.loads(config_path.read_text())
+    experiment = values.pop("experiment", None)
+    if experiment != "classification":
+        raise UsageError(f"{run_dir}: medgrad explain reads classification runs; this is a {experiment!r} run")
+    if values.get("model") in BASELINES:
+        raise UsageError(f"{run_dir}: a {values['model']} baseline has no gradients to explain; explain a network run")
+    if not best.is_file():
+        raise UsageError(f"{run_dir}: no trained model (checkpoints/best.npz is missing; did the run finish?)")
+    config = Config(values)
+    data = load_data(config)
+    model, _ = build_network(config, data)
+    load_checkpoint(best, model)
+    model.eval()
+    return model, data, config
+
+
+def explain_run(run_dir, methods=METHODS, layer: str | None = None, n: int = 16, sanity_n: int = 8,
+                seed: int = 0) -> dict:
+    """Maps of ``methods`` for ``n`` test images (half classified correctly, half wrongly where possible),
+    the sanity check and deletion/insertion AUCs per method; writes ``RUN_DIR/explain/``."""
+    from pathlib import Path
+
+    from tasks.errors import UsageError
+    from tasks.runfolder import write_json_atomic
+
+    model, data, config = load_classification_run(run_dir)
+    if data.multilabel:
+        raise UsageError(f"{run_dir}: multi-label runs are not supported by medgrad explain")
+    if layer is not None and layer not in dict(model.named_modules()):
+        raise UsageError(f"--layer {layer!r}: no such layer; layers: "
+                         f"{', '.join(n for n, _ in model.named_modules() if n)}")
+    x, y = data.x_test.astype(np.float32), np.asarray(data.y_test)
+    pred = (probabilities(model, x, np.ones(len(x), int)) > 0.5).astype(int) if data.n_outputs == 2 else None
+    if pred is None:
+        import engine
+
+        with engine.no_grad():
+            pred = np.concatenate([model(engine.tensor(x[i:i + 256])).numpy().argmax(1) for i in range(0, len(x), 256)])
+    right, wrong = np.flatnonzero(pred == y), np.flatnonzero(pred != y)
+    rng = np.random.default_rng(seed)
+    n_wrong = min(len(wrong), n // 2)
+    chosen = np.concatenate([rng.choice(wrong, n_wrong, replace=False),
+                             rng.choice(right, min(len(right), n - n_wrong), replace=False)]).astype(int)
+    xs, target = x[chosen], pred[chosen]  # explain the class the model chose
+    results, maps = {}, {}
+    for method in methods:
+        maps[method] = explain(method, model, xs, target, layer, seed)
+        sanity = cascading_randomization(method, model, xs[:sanity_n], target[:sanity_n], layer, seed)
+        results[method] = {**deletion_insertion(model, xs, target, maps[method]), "sanity": sanity}
+        if method == "integrated_gradients":
+            results[method]["completeness_error"] = float(np.mean(integrated_gradients(model, xs, target)[1]))
+    out_dir = Path(run_dir) / "explain"
+    out_dir.mkdir(exist_ok=True)
+    figure = _maps_figure(xs, y[chosen], pred[chosen], maps, data.class_names, out_dir / "maps.png")
+    summary = {"run": str(run_dir), "cases": chosen.tolist(), "true": y[chosen].tolist(),
+               "predicted": pred[chosen].tolist(), "layer": layer or (last_conv_layer(model) if "grad_cam" in methods
+                                                                      else None),
+               "sanity_threshold": SANITY_THRESHOLD, "methods": results, "figure": figure}
+    write_json_atomic(out_dir / "metrics.json", summary)
+    return summary
+
+
+def _maps_figure(x, y, pred, maps, class_names, path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tasks import figures
+
+    def plane(a):  # 3D volumes: the middle slice
+        return a[a.shape[0] // 2] if a.ndim == 3 else a
+
+    rows = min(8, len(x))
+    fig, axes = plt.subplots(rows, 1 + len(maps), figsize=(1.7 * (1 + len(maps)), 1.7 * rows), squeeze=False)
+    for r in range(rows):
+        image = plane(x[r].mean(0))
+        axes[r, 0].imshow(image, cmap="gray")
+        mark = "ok" if y[r] == pred[r] else "WRONG"
+        axes[r, 0].set_title(f"{class_names[y[r]]} -> {class_names[pred[r]]} ({mark})", fontsize=7)
+        for c, (name, m) in enumerate(maps.items(), start=1):
+            axes[r, c].imshow(image, cmap="gray")
+            axes[r, c].imshow(plane(np.abs(m[r])), cmap="jet", alpha=0.5)
+            if r == 0:
+                axes[r, c].set_title(name.replace("_", " "), fontsize=8)
+    for ax in axes.ravel():
+        ax.axis("off")
+    return figures._save(fig, path)
