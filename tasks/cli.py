@@ -46,6 +46,13 @@ def _main_parser() -> argparse.ArgumentParser:
                          "integrated_gradients, grad_cam, occlusion")
     explain.add_argument("--layer", default=None, help="Grad-CAM's layer (dotted name; default: the last convolution)")
     explain.add_argument("--n", type=int, default=16, help="test images to explain (half misclassified if possible)")
+    retrieve = sub.add_parser("retrieve", help="similar training cases by a trained classification network's "
+                              "embeddings: medgrad retrieve RUN_DIR [--query FILE | --test-index I] [--k 8]")
+    retrieve.add_argument("run_dir")
+    group = retrieve.add_mutually_exclusive_group()
+    group.add_argument("--query", default=None, help="an image file (PNG, .npy, NIfTI) to find neighbours of")
+    group.add_argument("--test-index", type=int, default=None, help="or the test image with this index (default 0)")
+    retrieve.add_argument("--k", type=int, default=8, help="neighbours to show and precision@k to report")
     return p
 
 
@@ -138,9 +145,24 @@ def _dispatch(argv: list[str]) -> int:
         return 0
     if args.command == "explain":
         return _explain(args)
+    if args.command == "retrieve":
+        return _retrieve(args)
     from tasks.report import write_report
 
     print(write_report(args.runs, args.out))
+    return 0
+
+
+def _retrieve(args) -> int:
+    from tasks.retrieval import retrieve_run
+
+    if args.query is not None and not Path(args.query).is_file():
+        raise UsageError(f"--query {args.query}: no such file")
+    result = retrieve_run(args.run_dir, args.query, args.test_index, args.k)
+    for name, m in result["test"].items():
+        print(f"{name:8s} test mAP {m['map']:.3f} ({m['map_ci'][0]:.3f}-{m['map_ci'][1]:.3f})  precision@{args.k} "
+              f"{m[f'precision_at_{args.k}']:.3f}")
+    print(f"neighbours of {result['query']}: {result['neighbours']} (figure {result['figure']})")
     return 0
 
 
