@@ -30,6 +30,7 @@ EXPERIMENTS: dict[str, str] = {
     "boundary": "tasks.boundary",
     "nuclei": "tasks.nuclei",
     "codes": "tasks.codes",
+    "active-learning": "tasks.active_learning",
 }
 
 
