@@ -42,10 +42,12 @@ def _main_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="attribution maps, sanity checks and faithfulness of a trained "
                              "classification run: medgrad explain RUN_DIR [--method M] [--layer NAME] [--n 16]")
     explain.add_argument("run_dir")
-    explain.add_argument("--method", default="all", help="all, or one of: saliency, gradient_x_input, smoothgrad, "
-                         "integrated_gradients, grad_cam, occlusion")
+    explain.add_argument("--method", default="all", help="all, or some of (comma-separated): saliency, "
+                         "gradient_x_input, smoothgrad, integrated_gradients, grad_cam, occlusion, lime")
     explain.add_argument("--layer", default=None, help="Grad-CAM's layer (dotted name; default: the last convolution)")
     explain.add_argument("--n", type=int, default=16, help="test images to explain (half misclassified if possible)")
+    explain.add_argument("--label-randomization", action="store_true", help="also train the network on permuted "
+                         "labels (as long as the run trained) and compare its maps (Adebayo et al. 2018)")
     retrieve = sub.add_parser("retrieve", help="similar training cases by a trained classification network's "
                               "embeddings: medgrad retrieve RUN_DIR [--query FILE | --test-index I] [--k 8]")
     retrieve.add_argument("run_dir")
@@ -169,16 +171,20 @@ def _retrieve(args) -> int:
 def _explain(args) -> int:
     from tasks.explain import METHODS, explain_run
 
-    if args.method != "all" and args.method not in METHODS:
-        raise UsageError(f"--method must be all or one of {', '.join(METHODS)}; got {args.method!r}")
+    methods = METHODS if args.method == "all" else tuple(m.strip() for m in args.method.split(",") if m.strip())
+    if not methods or any(m not in METHODS for m in methods):
+        raise UsageError(f"--method must be all or some of {', '.join(METHODS)} (comma-separated); got {args.method!r}")
     if args.n < 2:
         raise UsageError(f"--n must be at least 2, got {args.n}")
-    methods = METHODS if args.method == "all" else (args.method,)
-    result = explain_run(args.run_dir, methods, args.layer, args.n)
+    result = explain_run(args.run_dir, methods, args.layer, args.n, label_randomization=args.label_randomization)
     for name, r in result["methods"].items():
         verdict = "passes" if r["sanity"]["passes"] else "FAILS"
-        print(f"{name:22s} deletion AUC {r['deletion_auc']:.3f}  insertion AUC {r['insertion_auc']:.3f}  sanity check "
-              f"{verdict} (rank correlation with all layers randomised {r['sanity']['final']:.2f})")
+        line = (f"{name:22s} deletion AUC {r['deletion_auc']:.3f}  insertion AUC {r['insertion_auc']:.3f}  model "
+                f"randomisation {verdict} (rank correlation {r['sanity']['final']:.2f})")
+        if "label_randomization" in r:
+            lr = r["label_randomization"]
+            line += f"  label randomisation {'passes' if lr['passes'] else 'FAILS'} ({lr['correlation']:.2f})"
+        print(line)
     print(f"maps: {result['figure']}")
     return 0
 

@@ -13,7 +13,9 @@ Attribution maps for a batch x (N, C, *S) and the class each image is explained 
                             alpha_k the spatial mean of d s / d A_k, upsampled to the input (Selvaraju et
                             al. 2017); read through the engine's module hooks;
 * ``occlusion``             the drop of the target probability when a patch is replaced by the image mean,
-                            every patch position in one batch (Zeiler & Fergus 2014).
+                            every patch position in one batch (Zeiler & Fergus 2014);
+* ``lime``                  a weighted ridge surrogate of the target probability on superpixels switched
+                            on and off (Ribeiro et al. 2016), superpixels by our own SLIC (2D only).
 
 Every map is (N, *S): gradient maps take the maximum of |.| over channels. Gradients of all images and
 all copies (noise samples, path steps, occluded copies) are computed in batched passes, never one pixel
@@ -37,7 +39,7 @@ import copy
 
 import numpy as np
 
-METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam", "occlusion")
+METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam", "occlusion", "lime")
 SANITY_THRESHOLD = 0.5
 
 
@@ -209,6 +211,8 @@ def explain(method: str, model, x, target, layer: str | None = None, seed: int =
         return grad_cam(model, x, target, layer)
     if method == "occlusion":
         return occlusion(model, x, target)
+    if method == "lime":
+        return lime(model, x, target, seed=seed)
     raise ValueError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
 
 
@@ -308,10 +312,45 @@ def load_classification_run(run_dir):
     return model, data, config
 
 
+def train_on_shuffled_labels(config, data, seed: int = 0):
+    """The run's network trained like the run (Adam, its lr, epochs and batch size) on the training
+    images with their labels permuted: the model of Adebayo et al.'s data-randomisation test. (The
+    run's schedule, augmentation and imbalance options are not repeated: a plain loop suffices for
+    a model that can only memorise.)"""
+    import engine
+    import engine.nn.functional as F
+    from engine import optim
+    from tasks.classification import build_network, single_logit
+
+    engine.manual_seed(seed)
+    model, _ = build_network(config, data)
+    one = single_logit(model, data)
+    opt = optim.Adam(model.parameters(), lr=config.lr)
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(data.y_train)
+    model.train()
+    for _ in range(config.epochs):
+        order = rng.permutation(len(y))
+        for i in range(0, len(y), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            out = model(engine.tensor(data.x_train[idx]))
+            target = engine.tensor(y[idx])
+            loss = (F.binary_cross_entropy_with_logits(out.reshape(-1), target.float()) if one
+                    else F.cross_entropy(out, target))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    return model
+
+
 def explain_run(run_dir, methods=METHODS, layer: str | None = None, n: int = 16, sanity_n: int = 8,
-                seed: int = 0) -> dict:
+                seed: int = 0, label_randomization: bool = False) -> dict:
     """Maps of ``methods`` for ``n`` test images (half classified correctly, half wrongly where possible),
-    the sanity check and deletion/insertion AUCs per method; writes ``RUN_DIR/explain/``."""
+    the sanity checks and deletion/insertion AUCs per method; writes ``RUN_DIR/explain/``.
+
+    label_randomization: also train the network on permuted labels and report the rank correlation of
+    its maps with the real model's (it should be low: the maps must depend on what the labels taught)."""
     from pathlib import Path
 
     from tasks.errors import UsageError
@@ -337,10 +376,15 @@ def explain_run(run_dir, methods=METHODS, layer: str | None = None, n: int = 16,
                              rng.choice(right, min(len(right), n - n_wrong), replace=False)]).astype(int)
     xs, target = x[chosen], pred[chosen]  # explain the class the model chose
     results, maps = {}, {}
+    shuffled = train_on_shuffled_labels(config, data, seed) if label_randomization else None
     for method in methods:
         maps[method] = explain(method, model, xs, target, layer, seed)
         sanity = cascading_randomization(method, model, xs[:sanity_n], target[:sanity_n], layer, seed)
         results[method] = {**deletion_insertion(model, xs, target, maps[method]), "sanity": sanity}
+        if shuffled is not None:
+            corr = float(np.nanmean(spearman_per_image(maps[method], explain(method, shuffled, xs, target, layer,
+                                                                             seed))))
+            results[method]["label_randomization"] = {"correlation": corr, "passes": bool(corr < SANITY_THRESHOLD)}
         if method == "integrated_gradients":
             results[method]["completeness_error"] = float(np.mean(integrated_gradients(model, xs, target)[1]))
     out_dir = Path(run_dir) / "explain"
@@ -380,3 +424,72 @@ def _maps_figure(x, y, pred, maps, class_names, path) -> str:
     for ax in axes.ravel():
         ax.axis("off")
     return figures._save(fig, path)
+
+
+# ------------------------------------------------------------------------------------------ LIME
+def slic(image: np.ndarray, n_segments: int = 25, compactness: float = 0.1, iterations: int = 10) -> np.ndarray:
+    """Superpixels of one image (C, H, W) by SLIC (Achanta et al., IEEE TPAMI 34(11), 2012): k-means on
+    (intensity, position) with centres on a grid of step S = sqrt(HW / n_segments) and each pixel compared
+    only with centres within 2S. Distance: sqrt(d_intensity^2 + (compactness * d_space / S)^2), intensities
+    as given (for images in [0, 1], compactness ~0.1 balances the two). Returns (H, W) labels 0..K-1;
+    a segment split in pieces by the assignment becomes several segments (connected components)."""
+    from scipy import ndimage
+
+    c, h, w = image.shape
+    step = max(1.0, np.sqrt(h * w / n_segments))
+    gy, gx = np.meshgrid(np.arange(step / 2, h, step), np.arange(step / 2, w, step), indexing="ij")
+    centres_pos = np.stack([gy.ravel(), gx.ravel()], 1)  # (K, 2)
+    rows, cols = np.mgrid[:h, :w]
+    pos = np.stack([rows.ravel(), cols.ravel()], 1).astype(np.float64)  # (P, 2)
+    values = image.reshape(c, -1).T.astype(np.float64)  # (P, C)
+    centres_val = values[(np.round(centres_pos[:, 0]).astype(int).clip(0, h - 1) * w
+                          + np.round(centres_pos[:, 1]).astype(int).clip(0, w - 1))]
+    for _ in range(iterations):
+        d_space = np.abs(pos[:, None, :] - centres_pos[None, :, :])  # (P, K, 2)
+        near = (d_space <= 2 * step).all(-1)
+        dist = ((values[:, None, :] - centres_val[None]) ** 2).sum(-1) + \
+            (compactness / step) ** 2 * (d_space ** 2).sum(-1)
+        labels = np.where(near, dist, np.inf).argmin(1)
+        counts = np.bincount(labels, minlength=len(centres_pos))
+        keep = counts > 0
+        sums_pos = np.stack([np.bincount(labels, pos[:, a], len(centres_pos)) for a in range(2)], 1)
+        sums_val = np.stack([np.bincount(labels, values[:, a], len(centres_pos)) for a in range(c)], 1)
+        centres_pos = sums_pos[keep] / counts[keep, None]
+        centres_val = sums_val[keep] / counts[keep, None]
+    out = np.zeros(h * w, dtype=np.int64)
+    next_label = 0
+    for k in np.unique(labels):  # split disconnected pieces: one component each
+        pieces, n = ndimage.label((labels == k).reshape(h, w))
+        out[pieces.ravel() > 0] = pieces.ravel()[pieces.ravel() > 0] - 1 + next_label
+        next_label += n
+    return out.reshape(h, w)
+
+
+def lime(model, x, target, n_segments: int = 25, samples: int = 300, kernel_width: float = 0.25,
+         alpha: float = 1.0, seed: int = 0) -> np.ndarray:
+    """LIME (Ribeiro et al., KDD 2016) for 2D images: superpixels switched off (set to the image mean) at
+    random, the target probability of every perturbed copy (one batch per image), and a ridge regression
+    of the probability on the on/off pattern weighted by exp(-d^2 / width^2), d the cosine distance to the
+    unperturbed image. Each pixel gets its superpixel's coefficient: (N, H, W)."""
+    if x.ndim != 4:
+        raise ValueError(f"lime: 2D images (N, C, H, W) only, got shape {x.shape}")
+    rng = np.random.default_rng(seed)
+    target = np.broadcast_to(np.asarray(target), (len(x),))
+    maps = np.zeros((len(x),) + x.shape[2:])
+    for i in range(len(x)):  # one image at a time; its perturbed copies form one batch
+        segments = slic(x[i], n_segments)
+        m = segments.max() + 1
+        z = rng.random((samples, m)) < 0.5
+        z[0] = True  # the unperturbed image is one of the samples
+        on = z[:, segments]  # (samples, H, W)
+        copies = np.where(on[:, None], x[i][None], x[i].mean()).astype(x.dtype)
+        p = probabilities(model, copies, target[i])
+        cos = z.sum(1) / np.sqrt(np.maximum(z.sum(1), 1) * m)  # cosine similarity with all-on
+        weight = np.exp(-((1 - cos) ** 2) / kernel_width ** 2)
+        design = np.concatenate([np.ones((samples, 1)), z.astype(np.float64)], 1)
+        wd = design * weight[:, None]
+        penalty = alpha * np.eye(m + 1)
+        penalty[0, 0] = 0.0  # the intercept is not shrunk
+        coef = np.linalg.solve(design.T @ wd + penalty, wd.T @ p)
+        maps[i] = coef[1:][segments]
+    return maps

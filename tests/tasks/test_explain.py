@@ -123,7 +123,7 @@ def test_medgrad_explain_writes_maps_and_checks(lenet_run, capsys):
 
     assert main(["explain", str(lenet_run), "--method", "grad_cam", "--n", "6"]) == 0
     printed = capsys.readouterr().out
-    assert "grad_cam" in printed and "sanity check" in printed
+    assert "grad_cam" in printed and "model randomisation" in printed
     m = json.loads((lenet_run / "explain" / "metrics.json").read_text())
     assert list(m["methods"]) == ["grad_cam"] and len(m["cases"]) == 6
     sanity = m["methods"]["grad_cam"]["sanity"]
@@ -134,7 +134,7 @@ def test_medgrad_explain_writes_maps_and_checks(lenet_run, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--layer", "features.99"], "--layer 'features.99': no such layer; layers: features, features.0"),
-    (["--method", "lime"], "--method must be all or one of saliency"),
+    (["--method", "saliency,shap"], "--method must be all or some of saliency"),
     (["--n", "1"], "--n must be at least 2"),
 ])
 def test_bad_explain_options_exit_2(lenet_run, capsys, args, message):
@@ -158,3 +158,46 @@ def test_runs_that_cannot_be_explained_exit_2(tmp_path, capsys):
     assert main(["run", "classification", "--quick", "--quiet", "--model", "knn", "--out", str(knn)]) == 0
     assert main(["explain", str(knn)]) == 2
     assert "a knn baseline has no gradients" in capsys.readouterr().err
+
+
+def test_slic_superpixels_follow_edges_and_come_in_the_requested_number():
+    image = np.zeros((1, 28, 28))
+    image[0, :, 14:] = 1.0
+    image[0, 5:12, 3:9] = 0.6
+    segments = E.slic(image, n_segments=25)
+    assert 20 <= segments.max() + 1 <= 40
+    for k in range(segments.max() + 1):  # no superpixel straddles an intensity edge
+        assert np.unique(image[0][segments == k]).size == 1
+    from scipy import ndimage
+
+    for k in range(segments.max() + 1):  # and each is one connected piece
+        assert ndimage.label(segments == k)[1] == 1
+
+
+def test_lime_credits_the_superpixel_the_model_reads():
+    w = np.zeros((1, 28, 28))
+    w[0, 4:10, 18:24] = 0.3  # the model reads one 6x6 square
+    model = _linear_model(w)
+    x = np.full((2, 1, 28, 28), 0.2)
+    x[:, 0, 4:10, 18:24] = 1.0  # which is bright, so it is its own superpixel
+    maps = E.lime(model, x, 1, n_segments=25, samples=200)
+    inside = np.zeros((28, 28), bool)
+    inside[4:10, 18:24] = True
+    assert np.all(maps[:, inside].min(1) > np.abs(maps[:, ~inside]).max(1))
+    with pytest.raises(ValueError, match="2D images"):
+        E.lime(model, np.zeros((1, 1, 4, 4, 4)), 1)
+
+
+def test_label_randomization_trains_on_permuted_labels(lenet_run, capsys):
+    import json
+
+    from tasks.cli import main
+
+    assert main(["explain", str(lenet_run), "--method", "saliency,gradient_x_input", "--n", "4",
+                 "--label-randomization"]) == 0
+    assert "label randomisation" in capsys.readouterr().out
+    m = json.loads((lenet_run / "explain" / "metrics.json").read_text())
+    assert list(m["methods"]) == ["saliency", "gradient_x_input"]
+    for r in m["methods"].values():
+        c = r["label_randomization"]["correlation"]
+        assert -1 <= c <= 1 and r["label_randomization"]["passes"] == (c < 0.5)
