@@ -251,6 +251,12 @@ def run_network(ctx, data: ClassificationData):
                                    device=config.device)
 
     def loss_fn(logits, target):
+        if config.imbalance == "focal" and not data.multilabel:
+            if one:  # one logit: the sigmoid focal loss on (N, 1, 1)
+                return F.focal_loss(logits.reshape(-1, 1, 1), target.float().reshape(-1, 1, 1), gamma=2.0,
+                                    activation="sigmoid")
+            return F.focal_loss(logits.reshape(*logits.shape, 1), target.reshape(-1, 1), gamma=2.0,
+                                activation="softmax")
         if one:
             return F.binary_cross_entropy_with_logits(logits.reshape(-1), target.float(), pos_weight=pos_weight)
         if data.multilabel:
@@ -339,8 +345,9 @@ class ClassificationExperiment(Experiment):
                "otherwise)", low=1, high=1024, nullable=True),
         Option("features", str, "pixels", "inputs of the classical baselines", choices=("pixels", "radiomics")),
         Option("augment", bool, False, "random flips, rotations, zooms and shifts of the training images"),
-        Option("imbalance", str, "none", "class imbalance: a weighted loss or class-balanced sampling",
-               choices=("none", "weighted", "balanced")),
+        Option("imbalance", str, "none", "class imbalance: a weighted loss, class-balanced sampling, or the focal "
+               "loss (Lin et al. 2017, gamma 2: easy, mostly majority-class, images count less)",
+               choices=("none", "weighted", "balanced", "focal")),
         *training_options(epochs=6, lr=2e-3, batch_size=64, quick_epochs=2),
     )
 

@@ -35,6 +35,8 @@ def _main_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="list the experiments")
     sub.add_parser("run", help="train and evaluate an experiment: medgrad run NAME [options]", add_help=False)
+    sub.add_parser("study", help="data-size or imbalance study: medgrad study data-size|imbalance [options]",
+                   add_help=False)
     report = sub.add_parser("report", help="compare runs in a Markdown report")
     report.add_argument("runs", nargs="+")
     report.add_argument("--out", default="report.md")
@@ -138,6 +140,10 @@ def _dispatch(argv: list[str]) -> int:
         return gallery.main(argv[1:]) or 0
     if argv[:1] == ["run"]:
         return _run(argv[1:])
+    if argv[:1] == ["study"]:  # medgrad study data-size ... = medgrad run study-data-size ...
+        if len(argv) < 2 or argv[1].startswith("-"):
+            raise UsageError("medgrad study: name a study: data-size or imbalance")
+        return _run([f"study-{argv[1]}", *argv[2:]])
     args = _main_parser().parse_args(argv)
     if args.command == "list":
         from tasks.registry import EXPERIMENTS, get_experiment

@@ -2,7 +2,8 @@
 
 A plain table, imported by the CLI only; experiment modules never import it back, so there is
 no import cycle. Modules are imported on first use, which keeps ``medgrad --help`` instant.
-To add an experiment, add one line here (see tasks/README.md).
+To add an experiment, add one line here (see tasks/README.md); a module defining several experiments
+names the instance after a colon ("tasks.studies:DATA_SIZE").
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ EXPERIMENTS: dict[str, str] = {
     "nuclei": "tasks.nuclei",
     "codes": "tasks.codes",
     "active-learning": "tasks.active_learning",
+    "study-data-size": "tasks.studies:DATA_SIZE",
+    "study-imbalance": "tasks.studies:IMBALANCE",
 }
 
 
@@ -38,8 +41,9 @@ def get_experiment(name: str):
     """The Experiment instance registered as ``name``, or UsageError listing the known names."""
     if name not in EXPERIMENTS:
         raise UsageError(f"unknown experiment {name!r}; available: {', '.join(sorted(EXPERIMENTS))}")
-    module = importlib.import_module(EXPERIMENTS[name])
-    experiment = module.EXPERIMENT
+    module_name, _, attribute = EXPERIMENTS[name].partition(":")  # "module" or "module:INSTANCE"
+    module = importlib.import_module(module_name)
+    experiment = getattr(module, attribute or "EXPERIMENT")
     if experiment.name != name:  # a registry typo would otherwise run the wrong task
         raise RuntimeError(f"tasks/registry.py maps {name!r} to {EXPERIMENTS[name]}, whose EXPERIMENT is "
                            f"{experiment.name!r}")
