@@ -38,6 +38,7 @@ COURSE = [
     "12_enhancement",
     "13_reconstruction",
     "14_sequences_and_autoencoders",
+    "15_interpretability_and_limits",
 ]
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 120
