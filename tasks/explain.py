@@ -299,7 +299,8 @@ def load_classification_run(run_dir):
     values = json.loads(config_path.read_text())
     experiment = values.pop("experiment", None)
     if experiment != "classification":
-        raise UsageError(f"{run_dir}: medgrad explain reads classification runs; this is a {experiment!r} run")
+        raise UsageError(f"{run_dir}: this needs a classification run (retrieval also reads codes runs); this is a "
+                         f"{experiment!r} run")
     if values.get("model") in BASELINES:
         raise UsageError(f"{run_dir}: a {values['model']} baseline has no gradients to explain; explain a network run")
     if not best.is_file():

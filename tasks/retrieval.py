@@ -1,7 +1,8 @@
 """Content-based image retrieval: find the training cases most similar to a query image.
 
 The embedding of an image is what a trained classification network feeds its last linear layer (its
-penultimate features), read with a forward pre-hook on that layer - no change to the model. The
+penultimate features), read with a forward pre-hook on that layer - no change to the model - or, for
+a ``medgrad run codes`` run, the convolutional auto-encoder's code (learned without labels). The
 training images form the index; similarity is the cosine of the angle between embeddings, so
 neighbours are the k training images with the largest
 
@@ -64,6 +65,50 @@ def retrieval_metrics(order: np.ndarray, query_labels: np.ndarray, index_labels:
     return out
 
 
+def load_embedder(run_dir):
+    """(embed: images -> (N, D) features, the run's data, "network" or "autoencoder") for a classification
+    run (penultimate features)
+    or a ``medgrad run codes`` run (the convolutional auto-encoder's codes: retrieval without labels)."""
+    import json
+    from pathlib import Path
+
+    from tasks.explain import load_classification_run
+
+    config_path = Path(run_dir) / "config.json"
+    if config_path.is_file() and json.loads(config_path.read_text()).get("experiment") == "codes":
+        return (*_codes_embedder(Path(run_dir)), "autoencoder")
+    model, data, _ = load_classification_run(run_dir)
+    return (lambda x: embeddings(model, x)), data, "network"
+
+
+def _codes_embedder(run_dir):
+    import json
+
+    import engine
+    from engine.train import load_checkpoint
+    from models.autoencoder import ConvAutoencoder
+    from tasks.classification import load_data
+    from tasks.errors import UsageError
+    from tasks.options import Config
+
+    values = json.loads((run_dir / "config.json").read_text())
+    values.pop("experiment")
+    best = run_dir / "checkpoints" / "best.npz"
+    if not best.is_file():
+        raise UsageError(f"{run_dir}: no trained model (checkpoints/best.npz is missing; did the run finish?)")
+    config = Config(values)
+    data = load_data(config)
+    model = ConvAutoencoder(data.in_channels, data.spatial, config.code_size, config.width)
+    load_checkpoint(best, model)
+    model.eval()
+
+    def embed(x):
+        with engine.no_grad():
+            return np.concatenate([model.encode(engine.tensor(np.clip(x[i:i + 256], 0, 1).astype(np.float32)))
+                                   .numpy() for i in range(0, len(x), 256)])
+    return embed, data
+
+
 def retrieve_run(run_dir, query=None, test_index: int | None = None, k: int = 8, n_boot: int = 1000) -> dict:
     """Evaluate retrieval on the test split of a classification run and show the neighbours of one query
     (an image file, or the test image ``test_index``). Writes ``RUN_DIR/retrieval/``."""
@@ -71,18 +116,17 @@ def retrieve_run(run_dir, query=None, test_index: int | None = None, k: int = 8,
 
     from tasks.errors import UsageError
     from tasks.evaluation import summarize_cases
-    from tasks.explain import load_classification_run
     from tasks.runfolder import write_json_atomic
 
-    model, data, _ = load_classification_run(run_dir)
+    embed, data, source = load_embedder(run_dir)
     if data.multilabel:
         raise UsageError(f"{run_dir}: multi-label runs are not supported by medgrad retrieve")
     if k < 1 or k > len(data.x_train):
         raise UsageError(f"--k must be between 1 and the {len(data.x_train)} training images, got {k}")
-    train_emb, test_emb = embeddings(model, data.x_train), embeddings(model, data.x_test)
+    train_emb, test_emb = embed(data.x_train), embed(data.x_test)
     y_train, y_test = np.asarray(data.y_train), np.asarray(data.y_test)
     results = {}
-    for name, (q, t) in {"network": (test_emb, train_emb),
+    for name, (q, t) in {source: (test_emb, train_emb),
                          "pixels": (data.x_test.reshape(len(data.x_test), -1),
                                     data.x_train.reshape(len(data.x_train), -1))}.items():
         order, _ = cosine_ranking(q, t)
@@ -98,7 +142,7 @@ def retrieve_run(run_dir, query=None, test_index: int | None = None, k: int = 8,
         if not 0 <= i < len(data.x_test):
             raise UsageError(f"--test-index must be in 0..{len(data.x_test) - 1}, got {i}")
         image = data.x_test[i]
-    order, sim = cosine_ranking(embeddings(model, image[None]), train_emb)
+    order, sim = cosine_ranking(embed(image[None]), train_emb)
     neighbours = order[0, :k]
     out_dir = Path(run_dir) / "retrieval"
     out_dir.mkdir(exist_ok=True)

@@ -153,7 +153,8 @@ def test_runs_that_cannot_be_explained_exit_2(tmp_path, capsys):
     seq = tmp_path / "seq"
     assert main(["run", "sequence", "--quick", "--quiet", "--out", str(seq)]) == 0
     assert main(["explain", str(seq)]) == 2
-    assert "reads classification runs; this is a 'sequence' run" in capsys.readouterr().err
+    assert "this needs a classification run (retrieval also reads codes runs); this is a 'sequence' run" in \
+        capsys.readouterr().err
     knn = tmp_path / "knn"
     assert main(["run", "classification", "--quick", "--quiet", "--model", "knn", "--out", str(knn)]) == 0
     assert main(["explain", str(knn)]) == 2

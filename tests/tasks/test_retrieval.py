@@ -71,3 +71,13 @@ def test_a_query_of_the_wrong_shape_exits_2(run, tmp_path, capsys):
     np.save(volume, np.zeros((4, 8, 8, 8), np.float32))
     assert main(["retrieve", str(run), "--query", str(volume)]) == 2
     assert "does not fit this run's 1-channel 2D images" in capsys.readouterr().err
+
+
+def test_an_autoencoder_run_retrieves_by_its_codes(tmp_path):
+    from tasks.cli import main
+
+    out = tmp_path / "codes"
+    assert main(["run", "codes", "--quick", "--quiet", "--out", str(out)]) == 0
+    assert main(["retrieve", str(out), "--k", "3"]) == 0
+    m = json.loads((out / "retrieval" / "metrics.json").read_text())
+    assert set(m["test"]) == {"autoencoder", "pixels"} and len(m["neighbours"]) == 3
