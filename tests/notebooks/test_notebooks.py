@@ -158,6 +158,20 @@ CLAIMS = {
         (ANY_SIZE, "activity[3.0] < activity[0.0]", "the sparsity penalty lowers the units' activity"),
         (FULL, "activity[0.0] > 0.4 and activity[3.0] < 0.2", "mean activation from about 0.5 to below 0.2"),
     ],
+    "15_interpretability_and_limits": [
+        (ANY_SIZE, "sanity['image edges (control)']['final'] > 0.99 and not sanity['image edges (control)']['passes']",
+         "the edge-detector control keeps a rank correlation of 1 and fails"),
+        (FULL, "sanity['saliency']['passes'] and sanity['grad_cam']['passes'] and "
+               "sanity['integrated_gradients']['passes']", "the gradient-based maps pass the sanity check"),
+        (FULL, "np.all(completeness < 0.05)", "integrated gradients add up to the score difference"),
+        (FULL, "max(faith['occlusion']['deletion_auc'], faith['lime']['deletion_auc']) < "
+               "faith['saliency']['deletion_auc'] - 0.2 and "
+               "abs(faith['saliency']['deletion_auc'] - faith['random map']['deletion_auc']) < 0.05",
+         "occlusion and LIME delete the evidence fastest; gradients are close to a random ordering"),
+        (FULL, "retrieval['network embedding']['map'] > retrieval['raw pixels']['map'] + 0.1",
+         "the embedding retrieves same-class cases far better than pixels"),
+        (FULL, "aucs[-1] > aucs[0] + 0.03", "the learning curve still rises at the full training set"),
+    ],
 }
 
 
