@@ -162,7 +162,8 @@ CLAIMS = {
         (ANY_SIZE, "sanity['image edges (control)']['final'] > 0.99 and not sanity['image edges (control)']['passes']",
          "the edge-detector control keeps a rank correlation of 1 and fails"),
         (FULL, "sanity['saliency']['passes'] and sanity['grad_cam']['passes'] and "
-               "sanity['integrated_gradients']['passes']", "the gradient-based maps pass the sanity check"),
+               "not sanity['integrated_gradients']['passes']",
+         "saliency and Grad-CAM pass the sanity check; integrated gradients stay above 0.5 and fail"),
         (FULL, "np.all(completeness < 0.05)", "integrated gradients add up to the score difference"),
         (FULL, "max(faith['occlusion']['deletion_auc'], faith['lime']['deletion_auc']) < "
                "faith['saliency']['deletion_auc'] - 0.2 and "
