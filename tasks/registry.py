@@ -32,6 +32,7 @@ EXPERIMENTS: dict[str, str] = {
     "nuclei": "tasks.nuclei",
     "codes": "tasks.codes",
     "active-learning": "tasks.active_learning",
+    "active-segmentation": "tasks.active_segmentation",
     "study-data-size": "tasks.studies:DATA_SIZE",
     "study-imbalance": "tasks.studies:IMBALANCE",
 }
