@@ -136,18 +136,22 @@ def retrieve_run(run_dir, query=None, test_index: int | None = None, k: int = 8,
         m["map_ci"], m[f"precision_at_{k}_ci"] = ci["ap_ci"], ci[f"precision_at_{k}_ci"]
         results[name] = m
     if query is not None:
-        image = _load_query(query, data)
+        image, query_label = _load_query(query, data), None
     else:
         i = 0 if test_index is None else test_index
         if not 0 <= i < len(data.x_test):
             raise UsageError(f"--test-index must be in 0..{len(data.x_test) - 1}, got {i}")
-        image = data.x_test[i]
+        image, query_label = data.x_test[i], y_test[i]
     order, sim = cosine_ranking(embed(image[None]), train_emb)
     neighbours = order[0, :k]
     out_dir = Path(run_dir) / "retrieval"
     out_dir.mkdir(exist_ok=True)
-    figure = _figure(image, data.x_train[neighbours], y_train[neighbours], sim[0, neighbours], data.class_names,
-                     out_dir / "neighbours.png")
+    # the figure: this query, then three more test images (seeded) with their neighbours
+    others = np.random.default_rng(0).choice(len(data.x_test), size=min(3, len(data.x_test)), replace=False)
+    o_order, o_sim = cosine_ranking(test_emb[others], train_emb)
+    rows = [(image, query_label, neighbours, sim[0, neighbours])] + [
+        (data.x_test[i], y_test[i], o_order[r, :k], o_sim[r, o_order[r, :k]]) for r, i in enumerate(others)]
+    figure = _figure(rows, data.x_train, y_train, data.class_names, out_dir / "neighbours.png")
     label = str(query) if query else f"test image {test_index or 0}"
     summary = {"run": str(run_dir), "k": k, "test": results, "query": label,
                "neighbours": neighbours.tolist(), "neighbour_labels": y_train[neighbours].tolist(),
@@ -176,7 +180,8 @@ def _load_query(path, data) -> np.ndarray:
     return np.stack([resize(normalize_intensity(c), data.spatial) for c in image]).astype(np.float32)
 
 
-def _figure(query, images, labels, sims, class_names, path) -> str:
+def _figure(rows, x_train, y_train, class_names, path) -> str:
+    """One row per query: the query image, then its neighbours with their class and cosine similarity."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,12 +193,14 @@ def _figure(query, images, labels, sims, class_names, path) -> str:
         a = a.mean(0)
         return a[a.shape[0] // 2] if a.ndim == 3 else a
 
-    fig, axes = plt.subplots(1, 1 + len(images), figsize=(1.8 * (1 + len(images)), 2.2))
-    axes[0].imshow(plane(query), cmap="gray")
-    axes[0].set_title("query", fontsize=9)
-    for ax, im, lab, s in zip(axes[1:], images, labels, sims):
-        ax.imshow(plane(im), cmap="gray")
-        ax.set_title(f"{class_names[lab]}\ncos {s:.2f}", fontsize=8)
-    for ax in axes:
+    k = len(rows[0][2])
+    fig, axes = plt.subplots(len(rows), 1 + k, figsize=(1.8 * (1 + k), 2.1 * len(rows)), squeeze=False)
+    for r, (query, label, neighbours, sims) in enumerate(rows):
+        axes[r, 0].imshow(plane(query), cmap="gray")
+        axes[r, 0].set_title("query" + ("" if label is None else f": {class_names[label]}"), fontsize=8)
+        for ax, j, s in zip(axes[r, 1:], neighbours, sims):
+            ax.imshow(plane(x_train[j]), cmap="gray")
+            ax.set_title(f"{class_names[y_train[j]]}\ncos {s:.3f}", fontsize=7)
+    for ax in axes.ravel():
         ax.axis("off")
     return figures._save(fig, path)
