@@ -3,29 +3,10 @@ True/False; an unanswered exercise (None, or a function that raises NotImplement
 
 from __future__ import annotations
 
-import traceback
-
 import numpy as np
 
-
-def _report(ok: bool, hint: str) -> bool:
-    print("Correct" if ok else f"Not yet: {hint}")
-    return ok
-
-
-def _call(fn, *args):
-    """(result, None) or (None, the verdict already printed)."""
-    if fn is None:
-        return None, _report(False, "not answered yet")
-    try:
-        out = fn(*args)
-    except NotImplementedError:
-        return None, _report(False, "not answered yet")
-    except Exception as e:  # a student's bug is reported, not raised
-        return None, _report(False, f"your function raised {type(e).__name__}: {e}\n{traceback.format_exc(limit=1)}")
-    if out is None:
-        return None, _report(False, "not answered yet (the function returned None)")
-    return out, None
+from _checking import call as _call
+from _checking import report as _report
 
 
 def check_dtw(dtw) -> bool:

@@ -29,7 +29,7 @@ import numpy as np
 from tasks.classification import check_image_data, image_data_options
 from tasks.errors import UsageError
 from tasks.experiment import Experiment
-from tasks.options import Option
+from tasks.options import Option, parse_choices
 
 STRATEGIES = ("random", "entropy", "margin", "bald")
 
@@ -127,11 +127,7 @@ class ActiveLearningExperiment(Experiment):
 
     @staticmethod
     def strategies(config) -> list[str]:
-        chosen = [s.strip() for s in config.strategies.split(",") if s.strip()]
-        unknown = [s for s in chosen if s not in STRATEGIES]
-        if not chosen or unknown:
-            raise UsageError(f"--strategies must name some of {', '.join(STRATEGIES)}; got {config.strategies!r}")
-        return chosen
+        return parse_choices(config.strategies, "--strategies", STRATEGIES)
 
     def run(self, ctx) -> dict:
         import json

@@ -26,7 +26,7 @@ import numpy as np
 
 from tasks.errors import UsageError
 from tasks.experiment import Experiment
-from tasks.options import Option
+from tasks.options import Option, parse_choices
 
 STRATEGIES = ("random", "entropy")
 
@@ -96,10 +96,7 @@ class ActiveSegmentationExperiment(Experiment):
 
     @staticmethod
     def strategies(config) -> list[str]:
-        chosen = [s.strip() for s in config.strategies.split(",") if s.strip()]
-        if not chosen or any(s not in STRATEGIES for s in chosen):
-            raise UsageError(f"--strategies must name some of {', '.join(STRATEGIES)}; got {config.strategies!r}")
-        return chosen
+        return parse_choices(config.strategies, "--strategies", STRATEGIES)
 
     def check(self, config) -> None:
         self.strategies(config)

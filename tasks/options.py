@@ -158,6 +158,14 @@ def training_options(epochs: int, lr: float, batch_size: int = 64, quick_epochs:
     )
 
 
+def parse_choices(text: str, flag: str, allowed) -> list[str]:
+    """A comma-separated option ("random,bald") as a list, every item among ``allowed``, or UsageError."""
+    chosen = [item.strip() for item in text.split(",") if item.strip()]
+    if not chosen or any(item not in allowed for item in chosen):
+        raise UsageError(f"{flag} must name some of {', '.join(allowed)}; got {text!r}")
+    return chosen
+
+
 def resolve(options, cli: dict, file_values: dict, file_name: str | None = None) -> tuple[dict, set]:
     """Final values of ``options`` and the names given explicitly (file or command line).
 

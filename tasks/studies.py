@@ -29,7 +29,7 @@ import numpy as np
 from tasks.classification import NETWORKS, check_image_data, image_data_options
 from tasks.errors import UsageError
 from tasks.experiment import Experiment
-from tasks.options import Option, training_options
+from tasks.options import Option, parse_choices, training_options
 
 REMEDIES = ("none", "weighted", "balanced", "focal")
 
@@ -173,10 +173,7 @@ class ImbalanceStudy(_Study):
 
     @staticmethod
     def remedies(config) -> list[str]:
-        chosen = [r.strip() for r in config.remedies.split(",") if r.strip()]
-        if not chosen or any(r not in REMEDIES for r in chosen):
-            raise UsageError(f"--remedies must name some of {', '.join(REMEDIES)}; got {config.remedies!r}")
-        return chosen
+        return parse_choices(config.remedies, "--remedies", REMEDIES)
 
     def run(self, ctx) -> dict:
         config = ctx.config

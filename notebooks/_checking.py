@@ -1,0 +1,28 @@
+"""What every lesson's exercise checkers share: a one-line verdict, and calling a student's answer safely.
+
+An unanswered exercise (None, a function that raises NotImplementedError or returns None) is reported as
+"not answered yet"; a crash is reported with its type and message; neither stops the notebook."""
+
+from __future__ import annotations
+
+import traceback
+
+
+def report(ok: bool, hint: str) -> bool:
+    print("Correct" if ok else f"Not yet: {hint}")
+    return ok
+
+
+def call(fn, *args):
+    """(the answer's result, None), or (None, the verdict already printed)."""
+    if fn is None:
+        return None, report(False, "not answered yet")
+    try:
+        out = fn(*args)
+    except NotImplementedError:
+        return None, report(False, "not answered yet")
+    except Exception as e:  # a student's bug is reported, not raised
+        return None, report(False, f"your function raised {type(e).__name__}: {e}\n{traceback.format_exc(limit=1)}")
+    if out is None:
+        return None, report(False, "not answered yet (the function returned None)")
+    return out, None
