@@ -4,7 +4,8 @@
 ``--model`` is trained on stratified fractions of the training split (``--fractions``), with and without
 augmentation (flips, small rotations, zooms and shifts), ``--seeds`` times each; every training is a
 complete ``medgrad run classification`` training (selected on the *full* validation split: the study
-varies how much the network learns from, not how it is chosen). Test AUC per fraction: mean over seeds
+varies how much the network learns from, not how it is chosen) of at least ``--updates`` optimiser
+steps (``--epochs``, or more for a small subset). Test AUC per fraction: mean over seeds
 with a 95% t-interval.
 
 ``medgrad study imbalance`` (= ``medgrad run study-imbalance``): the positive class of the training split
@@ -55,7 +56,12 @@ def train_once(ctx, data, key: str, **overrides) -> dict:
 
     folder = ctx.run_dir / "trainings" / key
     folder.mkdir(parents=True, exist_ok=True)
-    config = Config({"augment": False, "imbalance": "none", **ctx.config.to_dict(), "quiet": True, **overrides})
+    # at least --updates optimiser steps, whatever the training-set size: with a fixed number of epochs a
+    # 10% subset would get a tenth of the updates, and batch norm's running statistics would not settle
+    batches = -(-len(data.y_train) // ctx.config.batch_size)
+    epochs = max(ctx.config.epochs, -(-ctx.config.updates // batches))
+    config = Config({"augment": False, "imbalance": "none", **ctx.config.to_dict(), "quiet": True, "epochs": epochs,
+                     **overrides})
     child = RunContext(ctx.experiment, config, folder)
     _, _, test_probs, _ = run_network(child, data)
     y, p = data.y_test, test_probs[:, 1]
@@ -88,6 +94,8 @@ class _Study(Experiment):
               Option("model", str, "vgg", "network", choices=NETWORKS),
               Option("width", int, None, "channel width of alexnet/vgg/resnet18", low=1, high=1024, nullable=True),
               Option("seeds", int, 3, "repetitions (new subsample and initialisation)", quick=1, low=1, high=100),
+              Option("updates", int, 600, "at least this many optimiser updates per training (more epochs for small "
+                     "training sets)", quick=5, low=1),
               *training_options(epochs=6, lr=2e-3, batch_size=64, quick_epochs=1))
 
     def check(self, config) -> None:
