@@ -50,6 +50,12 @@ def _main_parser() -> argparse.ArgumentParser:
     explain.add_argument("--n", type=int, default=16, help="test images to explain (half misclassified if possible)")
     explain.add_argument("--label-randomization", action="store_true", help="also train the network on permuted "
                          "labels (as long as the run trained) and compare its maps (Adebayo et al. 2018)")
+    sweep = sub.add_parser("sweep", help="hyperparameter sweep of any experiment: medgrad sweep SPEC.json [--out DIR] "
+                           "[--quick] (grid, random, successive halving, Hyperband; see tasks/sweep.py)")
+    sweep.add_argument("spec")
+    sweep.add_argument("--out", default=None, help="the sweep folder (default: a new one under runs/); an existing "
+                       "sweep folder with the same spec is resumed")
+    sweep.add_argument("--quick", action="store_true", help="shrink every trial as `medgrad run --quick` does")
     retrieve = sub.add_parser("retrieve", help="similar training cases by a trained classification network's "
                               "embeddings: medgrad retrieve RUN_DIR [--query FILE | --test-index I] [--k 8]")
     retrieve.add_argument("run_dir")
@@ -155,6 +161,16 @@ def _dispatch(argv: list[str]) -> int:
         return _explain(args)
     if args.command == "retrieve":
         return _retrieve(args)
+    if args.command == "sweep":
+        from tasks.sweep import run_sweep
+
+        result = run_sweep(args.spec, args.out, args.quick)
+        best = result["best"]
+        score = best[result["metric"]]
+        print(f"{result['trials_run']} trials ({result['method']}); best {result['metric']} {score:.4f} "
+              f"with {best['config']}")
+        print(f"sweep folder: {result['out']} (results.md, best_config.json)")
+        return 0
     from tasks.report import write_report
 
     print(write_report(args.runs, args.out))

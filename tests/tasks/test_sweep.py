@@ -1,0 +1,90 @@
+"""medgrad sweep: the spec's checks, the search methods' schedules, resuming, and a real sweep."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tasks.cli import main
+from tasks.sweep import Sweep, grid, halving_rungs, hyperband_brackets, load_spec, sample
+
+SPACE = {"lr": {"log_uniform": [1e-4, 1e-2]}, "width": {"choice": [8, 16]}, "batch_size": {"int": [16, 64]}}
+
+
+def write_spec(tmp_path, **changes):
+    spec = {"experiment": "classification", "fixed": {"n_samples": 200}, "space": SPACE, "metric": "val_auc",
+            "method": "random", "trials": 3, **changes}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_hyperband_brackets_follow_li_et_al():
+    # max/min = 9, eta = 3: s_max = 2; bracket 2 starts 9 configurations at budget 1, bracket 0 runs 3 at 9
+    assert hyperband_brackets(1, 9, 3) == [[(9, 1), (3, 3), (1, 9)], [(5, 3), (1, 9)], [(3, 9)]]
+    assert hyperband_brackets(1, 27, 3)[0] == [(27, 1), (9, 3), (3, 9), (1, 27)]
+    assert halving_rungs(8, 1, 8, 2) == [(8, 1), (4, 2), (2, 4), (1, 8)]
+
+
+def test_sampling_and_grid_stay_in_the_space():
+    rng = np.random.default_rng(0)
+    draws = [sample(SPACE, rng) for _ in range(200)]
+    lrs = np.array([d["lr"] for d in draws])
+    assert 1e-4 <= lrs.min() and lrs.max() <= 1e-2 and np.mean(lrs < 1e-3) == pytest.approx(0.5, abs=0.1)  # log scale
+    assert {d["width"] for d in draws} == {8, 16} and all(isinstance(d["batch_size"], int) for d in draws)
+    combos = grid(SPACE, points=3)
+    assert len(combos) == 3 * 2 * 3 and sorted({c["lr"] for c in combos}) == pytest.approx([1e-4, 1e-3, 1e-2])
+
+
+def test_successive_halving_keeps_the_best_and_reports_the_best_at_full_budget(tmp_path):
+    spec = load_spec(write_spec(tmp_path, method="halving", trials=9,
+                                budget={"option": "epochs", "min": 1, "max": 9, "eta": 3}))
+    calls = []
+
+    def objective(params, budget, folder):  # a cheap stand-in: higher lr is better, more epochs help
+        calls.append((round(params["lr"], 6), budget["epochs"]))
+        return params["lr"] * 100 + budget["epochs"] / 100
+
+    result = Sweep(spec, tmp_path / "sweep", objective=objective).run()
+    budgets = [b for _, b in calls]
+    assert budgets.count(1) == 9 and budgets.count(3) == 3 and budgets.count(9) == 1
+    first_rung = sorted((lr for lr, b in calls if b == 1), reverse=True)
+    assert sorted((lr for lr, b in calls if b == 3), reverse=True) == first_rung[:3]  # the best third goes on
+    assert result["best"]["epochs"] == 9 and round(result["best"]["lr"], 6) == first_rung[0]
+    best_config = json.loads((tmp_path / "sweep" / "best_config.json").read_text())
+    assert best_config["epochs"] == 9 and best_config["n_samples"] == 200
+    assert (tmp_path / "sweep" / "results.md").read_text().count("\n") == 2 + 13
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"experiment": "nonsense"}, "unknown experiment 'nonsense'"),
+    ({"space": {"learning_rate": {"choice": [1]}}}, "has no option 'learning_rate'"),
+    ({"space": {}}, "the search space is empty"),
+    ({"metric": "test_auc"}, "metric must be a validation metric"),
+    ({"space": {"lr": {"log_uniform": [0, 1]}}}, "log_uniform needs [low, high] with low < high and low > 0"),
+    ({"method": "bayesian"}, "method must be one of grid, random, halving, hyperband"),
+    ({"method": "hyperband"}, "hyperband needs budget"),
+])
+def test_bad_specs_exit_2(tmp_path, capsys, changes, message):
+    assert main(["sweep", str(write_spec(tmp_path, **changes)), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_real_grid_sweep_runs_trials_as_run_folders_and_resumes(tmp_path, capsys):
+    spec = write_spec(tmp_path, method="grid", space={"lr": {"choice": [0.002, 0.02]}},
+                      fixed={"n_samples": 200, "model": "mlp", "epochs": 2})
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(spec), "--out", str(out), "--quick"]) == 0
+    rows = (out / "results.csv").read_text().splitlines()
+    assert rows[0] == "trial,lr,val_auc,folder" and len(rows) == 3
+    trial = out / "trials" / "trial000"
+    assert json.loads((trial / "config.json").read_text())["lr"] == 0.002
+    first = (trial / "metrics.json").stat().st_mtime_ns
+    assert main(["sweep", str(spec), "--out", str(out), "--quick"]) == 0  # resumed: nothing rerun
+    assert (trial / "metrics.json").stat().st_mtime_ns == first
+    other = write_spec(tmp_path, method="grid", space={"lr": {"choice": [0.5]}})
+    assert main(["sweep", str(other), "--out", str(out)]) == 2
+    assert "holds a sweep with another spec" in capsys.readouterr().err
