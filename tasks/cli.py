@@ -56,6 +56,8 @@ def _main_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", default=None, help="the sweep folder (default: a new one under runs/); an existing "
                        "sweep folder with the same spec is resumed")
     sweep.add_argument("--quick", action="store_true", help="shrink every trial as `medgrad run --quick` does")
+    sweep.add_argument("--workers", type=int, default=1, help="trials in parallel processes on this machine, each "
+                       "with its share of the cores")
     retrieve = sub.add_parser("retrieve", help="similar training cases by a trained classification network's "
                               "embeddings: medgrad retrieve RUN_DIR [--query FILE | --test-index I] [--k 8]")
     retrieve.add_argument("run_dir")
@@ -164,7 +166,7 @@ def _dispatch(argv: list[str]) -> int:
     if args.command == "sweep":
         from tasks.sweep import run_sweep
 
-        result = run_sweep(args.spec, args.out, args.quick)
+        result = run_sweep(args.spec, args.out, args.quick, args.workers)
         best = result["best"]
         score = best[result["metric"]]
         print(f"{result['trials_run']} trials ({result['method']}); best {result['metric']} {score:.4f} "

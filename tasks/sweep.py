@@ -21,6 +21,9 @@ A sweep is described by a JSON SPEC (example: tasks/sweeps/lesions_vgg.json)::
   bracket s starts n = ceil((s_max + 1) eta^s / (s + 1)) configurations at budget max eta^-s.
   Every rung is a fresh run at its budget (the learning-rate schedule depends on the epochs).
 
+``--workers N`` runs the independent trials of a round (all of grid/random, one rung of halving) in N
+fresh processes, each with cores / N BLAS threads so that workers do not oversubscribe the CPU.
+
 Every trial is a normal run folder under ``trials/``; the sweep folder holds ``results.csv`` and
 ``results.md`` (every trial, its parameters, budget and score), ``best_config.json`` (ready for
 ``medgrad run NAME --config``) and ``sweep.json``. A killed sweep resumes: a trial whose folder already
@@ -161,9 +164,11 @@ class Sweep:
     """Runs the trials of a spec into ``out``; ``objective`` (params, budget, trial_dir) -> score is the
     experiment's run by default and may be replaced (tests use a cheap function)."""
 
-    def __init__(self, spec: dict, out, quick: bool = False, objective=None, quiet: bool = True):
+    def __init__(self, spec: dict, out, quick: bool = False, objective=None, quiet: bool = True, workers: int = 1):
         self.spec, self.out, self.quick, self.quiet = spec, Path(out), quick, quiet
         self.objective = objective or self._run_trial
+        self.parallel = objective is None and workers > 1  # a stand-in objective (tests) runs in this process
+        self.workers = workers
         self.rows: list[dict] = []
 
     def _run_trial(self, params: dict, budget: dict, trial_dir: Path) -> float:
@@ -183,11 +188,38 @@ class Sweep:
                              f"their val section has {sorted(metrics.get('val', {}))}")
         return float(value)
 
-    def evaluate(self, trial: int, params: dict, budget: dict) -> float:
-        name = f"trial{trial:03d}" + "".join(f"-{k}{v}" for k, v in budget.items())
-        score = self.objective(params, budget, self.out / "trials" / name)
-        self.rows.append({"trial": trial, **budget, **params, self.spec["metric"]: score, "folder": f"trials/{name}"})
-        return score
+    def evaluate(self, jobs: list[tuple[int, dict, dict]]) -> list[float]:
+        """Scores of (trial, params, budget) jobs, in order; in ``workers`` processes when asked."""
+        names = [f"trial{t:03d}" + "".join(f"-{k}{v}" for k, v in budget.items()) for t, _, budget in jobs]
+        folders = [self.out / "trials" / name for name in names]
+        if self.parallel and len(jobs) > 1:
+            scores = self._pool_map(jobs, folders)
+        else:
+            scores = [self.objective(params, budget, folder) for (_, params, budget), folder in zip(jobs, folders)]
+        for (t, params, budget), name, score in zip(jobs, names, scores):
+            self.rows.append({"trial": t, **budget, **params, self.spec["metric"]: score, "folder": f"trials/{name}"})
+        return scores
+
+    def _pool_map(self, jobs, folders) -> list[float]:
+        """Trials in fresh processes, each with its share of the cores for BLAS (no oversubscription)."""
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = str(max(1, (os.cpu_count() or 1) // self.workers))
+        saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+        os.environ.update({k: threads for k in THREAD_VARIABLES})  # inherited by the spawned workers
+        try:
+            with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = [pool.submit(_trial_in_worker, self.spec, self.quick, params, budget, str(folder))
+                           for (_, params, budget), folder in zip(jobs, folders)]
+                return [f.result() for f in futures]
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def _better(self, scores):
         return np.argsort(scores)[::-1] if self.spec["mode"] == "max" else np.argsort(scores)
@@ -198,11 +230,9 @@ class Sweep:
         rng = np.random.default_rng(spec["seed"])
         method = spec["method"]
         if method == "grid":
-            for t, params in enumerate(grid(spec["space"], spec.get("grid_points", 3))):
-                self.evaluate(t, params, {})
+            self.evaluate([(t, p, {}) for t, p in enumerate(grid(spec["space"], spec.get("grid_points", 3)))])
         elif method == "random":
-            for t in range(spec["trials"]):
-                self.evaluate(t, sample(spec["space"], rng), {})
+            self.evaluate([(t, sample(spec["space"], rng), {}) for t in range(spec["trials"])])
         else:
             b = spec["budget"]
             brackets = (hyperband_brackets(b["min"], b["max"], b["eta"]) if method == "hyperband"
@@ -213,7 +243,7 @@ class Sweep:
                 next_id += len(configs)
                 for k, (n_keep, budget) in enumerate(rungs):
                     configs = configs[:n_keep]
-                    scores = [self.evaluate(t, p, {b["option"]: budget}) for t, p in configs]
+                    scores = self.evaluate([(t, p, {b["option"]: budget}) for t, p in configs])
                     if k + 1 < len(rungs):
                         order = self._better(np.array(scores))
                         configs = [configs[i] for i in order[:rungs[k + 1][0]]]
@@ -244,12 +274,22 @@ class Sweep:
         return result
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _trial_in_worker(spec, quick, params, budget, folder) -> float:
+    """One trial in a worker process (module level, so that it can be sent to a spawned process)."""
+    return Sweep(spec, Path(folder).parent.parent, quick=quick)._run_trial(params, budget, Path(folder))
+
+
 def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def run_sweep(spec_path, out=None, quick: bool = False) -> dict:
-    """``medgrad sweep SPEC.json [--out DIR] [--quick]``."""
+def run_sweep(spec_path, out=None, quick: bool = False, workers: int = 1) -> dict:
+    """``medgrad sweep SPEC.json [--out DIR] [--quick] [--workers N]``."""
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
     import time
 
     spec = load_spec(spec_path)
@@ -260,6 +300,6 @@ def run_sweep(spec_path, out=None, quick: bool = False) -> dict:
         raise UsageError(f"--out {out}: holds a sweep with another spec; resume it with the same spec or use a new "
                          f"folder")
     saved.write_text(json.dumps(spec, indent=2))
-    result = Sweep(spec, out, quick=quick).run()
+    result = Sweep(spec, out, quick=quick, workers=workers).run()
     result["out"] = str(out)
     return result
