@@ -26,7 +26,8 @@ fresh processes, each with cores / N BLAS threads so that workers do not oversub
 
 Every trial is a normal run folder under ``trials/``; the sweep folder holds ``results.csv`` and
 ``results.md`` (every trial, its parameters, budget and score), ``best_config.json`` (ready for
-``medgrad run NAME --config``) and ``sweep.json``. A killed sweep resumes: a trial whose folder already
+``medgrad run NAME --config``), ``sweep.json`` and two figures: the score against each hyperparameter and
+every trial's validation curve. A killed sweep resumes: a trial whose folder already
 holds metrics.json is read, not rerun.
 """
 
@@ -268,10 +269,44 @@ class Sweep:
         write_text_atomic(self.out / "results.csv", "\n".join(csv) + "\n")
         write_text_atomic(self.out / "results.md", "\n".join(md) + "\n")
         write_json_atomic(self.out / "best_config.json", best_config)
+        figures = self._figures(metric)
         result = {"experiment": spec["experiment"], "method": spec["method"], "metric": metric,
-                  "trials_run": len(self.rows), "best": {**best, "config": best_config}, "spec": spec}
+                  "trials_run": len(self.rows), "best": {**best, "config": best_config}, "spec": spec,
+                  "figures": figures}
         write_json_atomic(self.out / "sweep.json", result)
         return result
+
+
+    def _figures(self, metric: str) -> list[str]:
+        """score against each hyperparameter, and every trial's validation curve (where the runs kept one)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from tasks import figures
+
+        space = self.spec["space"]
+        fig, axes = plt.subplots(1, len(space), figsize=(3.6 * len(space), 3), squeeze=False)
+        for ax, (name, dist) in zip(axes[0], space.items()):
+            ax.plot([r[name] for r in self.rows], [r[metric] for r in self.rows], "o", alpha=0.6)
+            if next(iter(dist)) == "log_uniform":
+                ax.set_xscale("log")
+            ax.set(xlabel=name, ylabel=metric)
+        paths = [figures._save(fig, self.out / "score_vs_hyperparameters.png")]
+        curves = []
+        for r in self.rows:
+            history = self.out / r["folder"] / "history.jsonl"
+            if history.is_file():
+                rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+                curves.append([row.get(metric) for row in rows])
+        if curves:
+            fig, ax = plt.subplots(figsize=(5.5, 3.6))
+            for c in curves:
+                ax.plot(range(1, len(c) + 1), [np.nan if v is None else v for v in c], ".-", alpha=0.5)
+            ax.set(xlabel="epoch", ylabel=metric, title="validation curves of every trial")
+            paths.append(figures._save(fig, self.out / "learning_curves.png"))
+        return paths
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

@@ -80,6 +80,7 @@ def test_a_real_grid_sweep_runs_trials_as_run_folders_and_resumes(tmp_path, caps
     assert main(["sweep", str(spec), "--out", str(out), "--quick"]) == 0
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0] == "trial,lr,val_auc,folder" and len(rows) == 3
+    assert (out / "score_vs_hyperparameters.png").is_file() and (out / "learning_curves.png").is_file()
     trial = out / "trials" / "trial000"
     assert json.loads((trial / "config.json").read_text())["lr"] == 0.002
     first = (trial / "metrics.json").stat().st_mtime_ns
