@@ -13,16 +13,22 @@ def report(ok: bool, hint: str) -> bool:
     return ok
 
 
-def call(fn, *args):
-    """(the answer's result, None), or (None, the verdict already printed)."""
+def attempt(fn, *args):
+    """(the answer's result, None), or (None, why there is none): unanswered, or the crash with its type."""
     if fn is None:
-        return None, report(False, "not answered yet")
+        return None, "not answered yet"
     try:
         out = fn(*args)
     except NotImplementedError:
-        return None, report(False, "not answered yet")
+        return None, "not answered yet"
     except Exception as e:  # a student's bug is reported, not raised
-        return None, report(False, f"your function raised {type(e).__name__}: {e}\n{traceback.format_exc(limit=1)}")
+        return None, f"your function raised {type(e).__name__}: {e}\n{traceback.format_exc(limit=1)}"
     if out is None:
-        return None, report(False, "not answered yet (the function returned None)")
+        return None, "not answered yet (the function returned None)"
     return out, None
+
+
+def call(fn, *args):
+    """(the answer's result, None), or (None, the verdict already printed)."""
+    out, problem = attempt(fn, *args)
+    return (out, None) if problem is None else (None, report(False, problem))
