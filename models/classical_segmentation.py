@@ -145,3 +145,41 @@ class NearestMeanSegmenter:
         d = ((x[..., None, :] - self.means) ** 2).sum(-1)  # (N, *S, K)
         d = np.where(np.isfinite(d), d, np.inf)
         return d.argmin(-1).astype(np.int64)
+
+
+def slic(image: np.ndarray, n_segments: int = 25, compactness: float = 0.1, iterations: int = 10) -> np.ndarray:
+    """Superpixels of one image (C, H, W) by SLIC (Achanta et al., IEEE TPAMI 34(11), 2012): k-means on
+    (intensity, position) with centres on a grid of step S = sqrt(HW / n_segments) and each pixel compared
+    only with centres within 2S. Distance: sqrt(d_intensity^2 + (compactness * d_space / S)^2), intensities
+    as given (for images in [0, 1], compactness ~0.1 balances the two). Returns (H, W) labels 0..K-1;
+    a segment split in pieces by the assignment becomes several segments (connected components)."""
+    from scipy import ndimage
+
+    c, h, w = image.shape
+    step = max(1.0, np.sqrt(h * w / n_segments))
+    gy, gx = np.meshgrid(np.arange(step / 2, h, step), np.arange(step / 2, w, step), indexing="ij")
+    centres_pos = np.stack([gy.ravel(), gx.ravel()], 1)  # (K, 2)
+    rows, cols = np.mgrid[:h, :w]
+    pos = np.stack([rows.ravel(), cols.ravel()], 1).astype(np.float64)  # (P, 2)
+    values = image.reshape(c, -1).T.astype(np.float64)  # (P, C)
+    centres_val = values[(np.round(centres_pos[:, 0]).astype(int).clip(0, h - 1) * w
+                          + np.round(centres_pos[:, 1]).astype(int).clip(0, w - 1))]
+    for _ in range(iterations):
+        d_space = np.abs(pos[:, None, :] - centres_pos[None, :, :])  # (P, K, 2)
+        near = (d_space <= 2 * step).all(-1)
+        dist = ((values[:, None, :] - centres_val[None]) ** 2).sum(-1) + \
+            (compactness / step) ** 2 * (d_space ** 2).sum(-1)
+        labels = np.where(near, dist, np.inf).argmin(1)
+        counts = np.bincount(labels, minlength=len(centres_pos))
+        keep = counts > 0
+        sums_pos = np.stack([np.bincount(labels, pos[:, a], len(centres_pos)) for a in range(2)], 1)
+        sums_val = np.stack([np.bincount(labels, values[:, a], len(centres_pos)) for a in range(c)], 1)
+        centres_pos = sums_pos[keep] / counts[keep, None]
+        centres_val = sums_val[keep] / counts[keep, None]
+    out = np.zeros(h * w, dtype=np.int64)
+    next_label = 0
+    for k in np.unique(labels):  # split disconnected pieces: one component each
+        pieces, n = ndimage.label((labels == k).reshape(h, w))
+        out[pieces.ravel() > 0] = pieces.ravel()[pieces.ravel() > 0] - 1 + next_label
+        next_label += n
+    return out.reshape(h, w)

@@ -300,6 +300,36 @@ def run_network(ctx, data: ClassificationData):
             result.history)
 
 
+# --------------------------------------------------------------------------------------- a saved run
+def load_trained_run(run_dir):
+    """(model in eval mode with its best weights, ClassificationData, config) of a finished classification
+    run folder: what medgrad explain and medgrad retrieve read."""
+    import json
+
+    from engine.train import load_checkpoint
+    from tasks.options import Config
+
+    run_dir = Path(run_dir)
+    config_path, best = run_dir / "config.json", run_dir / "checkpoints" / "best.npz"
+    if not config_path.is_file():
+        raise UsageError(f"{run_dir}: not a run folder (no config.json)")
+    values = json.loads(config_path.read_text())
+    experiment = values.pop("experiment", None)
+    if experiment != "classification":
+        raise UsageError(f"{run_dir}: this needs a classification run (retrieval also reads codes runs); this is a "
+                         f"{experiment!r} run")
+    if values.get("model") in BASELINES:
+        raise UsageError(f"{run_dir}: a {values['model']} baseline has no gradients to explain; explain a network run")
+    if not best.is_file():
+        raise UsageError(f"{run_dir}: no trained model (checkpoints/best.npz is missing; did the run finish?)")
+    config = Config(values)
+    data = load_data(config)
+    model, _ = build_network(config, data)
+    load_checkpoint(best, model)
+    model.eval()
+    return model, data, config
+
+
 # --------------------------------------------------------------------------------------- data options
 def image_data_options(n_samples: int, quick_samples: int, irregularity: float) -> tuple[Option, ...]:
     """The options ``load_data`` reads, for every experiment that takes classification images

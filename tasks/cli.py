@@ -193,7 +193,8 @@ def _retrieve(args) -> int:
 
 
 def _explain(args) -> int:
-    from tasks.explain import METHODS, explain_run
+    from tasks.attribution import METHODS
+    from tasks.explain import explain_run
 
     methods = METHODS if args.method == "all" else tuple(m.strip() for m in args.method.split(",") if m.strip())
     if not methods or any(m not in METHODS for m in methods):

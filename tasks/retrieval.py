@@ -72,12 +72,12 @@ def load_embedder(run_dir):
     import json
     from pathlib import Path
 
-    from tasks.explain import load_classification_run
+    from tasks.classification import load_trained_run
 
     config_path = Path(run_dir) / "config.json"
     if config_path.is_file() and json.loads(config_path.read_text()).get("experiment") == "codes":
         return (*_codes_embedder(Path(run_dir)), "autoencoder")
-    model, data, _ = load_classification_run(run_dir)
+    model, data, _ = load_trained_run(run_dir)
     return (lambda x: embeddings(model, x)), data, "network"
 
 

@@ -69,3 +69,19 @@ def test_nearest_mean_segmenter_learns_class_intensities():
     np.testing.assert_allclose(seg.means[:3, 0], means, atol=0.02)
     pred = seg.predict(images)
     assert (pred == labels).mean() > 0.99 and not (pred == 3).any()
+
+
+def test_slic_superpixels_follow_edges_and_come_in_the_requested_number():
+    image = np.zeros((1, 28, 28))
+    image[0, :, 14:] = 1.0
+    image[0, 5:12, 3:9] = 0.6
+    from models.classical_segmentation import slic
+
+    segments = slic(image, n_segments=25)
+    assert 20 <= segments.max() + 1 <= 40
+    for k in range(segments.max() + 1):  # no superpixel straddles an intensity edge
+        assert np.unique(image[0][segments == k]).size == 1
+    from scipy import ndimage
+
+    for k in range(segments.max() + 1):  # and each is one connected piece
+        assert ndimage.label(segments == k)[1] == 1
