@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.crossval import CV_OPTIONS, check_cv
 from tasks.errors import UsageError
 from tasks.evaluation import format_ci, metric_ci
 from tasks.experiment import Experiment
@@ -43,6 +44,8 @@ class ClassificationData:
     x_test: np.ndarray
     y_test: np.ndarray
     split_file: tuple | None = None  # (files, split) of a user folder, saved in the run folder
+    groups_train: np.ndarray | None = None  # (N,) patient ids, where the data has them
+    groups_val: np.ndarray | None = None
 
     multilabel = property(lambda self: self.task.startswith("multi-label"))
     n_outputs = property(lambda self: self.y_train.shape[1] if self.multilabel else len(self.class_names))
@@ -59,9 +62,23 @@ def _user_folder(config) -> ClassificationData:
     x = np.stack([resize(normalize_intensity(im), shape) for im in folder.images]).astype(np.float32)
     task = "binary-class" if len(folder.class_names) == 2 else "multi-class"
     parts = [folder.indices(s) for s in ("train", "val", "test")]
+    groups = (None, None) if folder.groups is None else (folder.groups[parts[0]], folder.groups[parts[1]])
     return ClassificationData(Path(config.dataset).name, task, folder.class_names,
                               *[a for idx in parts for a in (x[idx], folder.labels[idx])],
-                              split_file=(folder.files, folder.split))
+                              split_file=(folder.files, folder.split), groups_train=groups[0], groups_val=groups[1])
+
+
+def cross_validation_fold(data: ClassificationData, k: int, fold: int) -> ClassificationData:
+    """``data`` with train+val pooled and fold ``fold`` of ``k`` as the validation set (tasks/crossval.py)."""
+    from tasks.crossval import fold_indices
+
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    groups = None if data.groups_train is None else np.concatenate([data.groups_train, data.groups_val])
+    tr, va = fold_indices(len(y), k, fold, labels=None if data.multilabel else y, groups=groups, seed=DATA_SEED)
+    return dataclasses.replace(data, x_train=x[tr], y_train=y[tr], x_val=x[va], y_val=y[va],
+                               groups_train=None if groups is None else groups[tr],
+                               groups_val=None if groups is None else groups[va])
 
 
 def load_data(config) -> ClassificationData:
@@ -92,6 +109,8 @@ def load_data(config) -> ClassificationData:
         arrays = [a for s in ("train", "val", "test")
                   for a in (splits[s].as_float_channels_first(), splits[s].targets())]
         out = ClassificationData(name, info.task, list(info.class_names), *arrays)
+    if config.cv_folds:
+        out = cross_validation_fold(out, config.cv_folds, config.fold)
     if config.limit:
         rng = np.random.default_rng(DATA_SEED)
         keep = np.sort(rng.choice(len(out.x_train), size=min(config.limit, len(out.x_train)), replace=False))
@@ -379,10 +398,12 @@ class ClassificationExperiment(Experiment):
                "loss (Lin et al. 2017, gamma 2: easy, mostly majority-class, images count less)",
                choices=("none", "weighted", "balanced", "focal")),
         *training_options(epochs=6, lr=2e-3, batch_size=64, quick_epochs=2),
+        *CV_OPTIONS,
     )
 
     def check(self, config) -> None:
         check_image_data(config)
+        check_cv(config)
 
     def run(self, ctx) -> dict:
         config = ctx.config
@@ -403,6 +424,7 @@ class ClassificationExperiment(Experiment):
             "val": evaluate(data, data.y_val, val_probs, config.bootstrap, config.seed, with_ci=False),
             "test": evaluate(data, data.y_test, test_probs, config.bootstrap, config.seed, with_ci=True),
             "split_sizes": {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)},
+            **({"cv": {"folds": config.cv_folds, "fold": config.fold}} if config.cv_folds else {}),
             "figures": write_figures(data, test_probs, history, ctx.figures_dir),
         }
 

@@ -58,6 +58,10 @@ def _main_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quick", action="store_true", help="shrink every trial as `medgrad run --quick` does")
     sweep.add_argument("--workers", type=int, default=1, help="trials in parallel processes on this machine, each "
                        "with its share of the cores")
+    sweep.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a Dask scheduler: run the trials on its "
+                       "workers (extra 'distributed'); run folders come back to the sweep folder")
+    sweep.add_argument("--shared", action="store_true", help="with --scheduler: every worker sees the sweep folder "
+                       "(a shared file system), so trials write their run folders there directly")
     retrieve = sub.add_parser("retrieve", help="similar training cases by a trained classification network's "
                               "embeddings: medgrad retrieve RUN_DIR [--query FILE | --test-index I] [--k 8]")
     retrieve.add_argument("run_dir")
@@ -166,11 +170,18 @@ def _dispatch(argv: list[str]) -> int:
     if args.command == "sweep":
         from tasks.sweep import run_sweep
 
-        result = run_sweep(args.spec, args.out, args.quick, args.workers)
+        result = run_sweep(args.spec, args.out, args.quick, args.workers, args.scheduler, args.shared)
         best = result["best"]
-        score = best[result["metric"]]
-        print(f"{result['trials_run']} trials ({result['method']}); best {result['metric']} {score:.4f} "
-              f"with {best['config']}")
+        if best is None:
+            print(f"medgrad sweep: no trial finished ({result['failed']} failed); see {result['out']}/results.md",
+                  file=sys.stderr)
+            return 1
+        print(f"{result['trials_run']} trials ({result['method']}); best {result['metric']} "
+              f"{best[result['metric']]:.4f} with {best['config']}")
+        if "early_termination" in result:
+            e = result["early_termination"]
+            print(f"learning-curve termination stopped {e['stopped']} of {e['trials']} trials, saving "
+                  f"{e['epochs_saved_fraction']:.0%} of the epochs")
         print(f"sweep folder: {result['out']} (results.md, best_config.json)")
         return 0
     from tasks.report import write_report

@@ -21,14 +21,28 @@ A sweep is described by a JSON SPEC (example: tasks/sweeps/lesions_vgg.json)::
   bracket s starts n = ceil((s_max + 1) eta^s / (s + 1)) configurations at budget max eta^-s.
   Every rung is a fresh run at its budget (the learning-rate schedule depends on the epochs).
 
-``--workers N`` runs the independent trials of a round (all of grid/random, one rung of halving) in N
-fresh processes, each with cores / N BLAS threads so that workers do not oversubscribe the CPU.
+* ``"early_termination": {"threshold": 0.05, "min_epochs": 4, "verify": false}`` watches every trial's
+  validation curve, extrapolates it with an ensemble of parametric learning curves and stops the trial
+  when P(its last epoch beats the best finished trial at the same budget) < threshold (Domhan et al.,
+  IJCAI 2015; engine/train/learning_curve.py). ``verify`` also runs every stopped trial to the end
+  (folders ``...-full``) and reports whether the best configuration would have changed.
+* ``"cv": {"folds": 5}`` scores a trial by k-fold cross-validation of the pooled train+val data
+  (stratified, patient groups kept whole; tasks/crossval.py): the mean over folds, with its spread.
+  The experiment must have the ``--cv-folds``/``--fold`` options (classification has).
+
+Where trials run (tasks/sweep_executors.py): one after another here; ``--workers N`` in N fresh
+processes, each with cores / N BLAS threads so that workers do not oversubscribe the CPU;
+``--scheduler tcp://HOST:PORT`` on a Dask cluster (extra ``distributed``), run folders sent back to
+the sweep folder, or written there directly with ``--shared`` when every worker sees it. A trial
+that raised or lost its worker is tried once more (Dask) and then recorded as failed, never dropped.
+Trials of a round run as slots free up, each started with the best score finished so far.
 
 Every trial is a normal run folder under ``trials/``; the sweep folder holds ``results.csv`` and
-``results.md`` (every trial, its parameters, budget and score), ``best_config.json`` (ready for
-``medgrad run NAME --config``), ``sweep.json`` and two figures: the score against each hyperparameter and
-every trial's validation curve. A killed sweep resumes: a trial whose folder already
-holds metrics.json is read, not rerun.
+``results.md`` (every trial, its parameters, budget, score, status and why it stopped),
+``best_config.json`` (ready for ``medgrad run NAME --config``), ``sweep.json`` (with the compute that
+early termination saved) and two figures: the score against each hyperparameter and every trial's
+validation curve, stopped ones marked. A killed sweep resumes: a finished trial (its trial.json)
+is read, not rerun; a trial killed halfway continues from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -92,6 +106,8 @@ def load_spec(path) -> dict:
     spec.setdefault("trials", 8)
     spec.setdefault("seed", 0)
     spec.setdefault("fixed", {})
+    _check_early_termination(spec, where)
+    _check_cv(spec, options, where)
     if spec["method"] in ("halving", "hyperband"):
         budget = spec.get("budget")
         if not isinstance(budget, dict) or budget.get("option") not in options or \
@@ -102,6 +118,39 @@ def load_spec(path) -> dict:
         if not (1 <= budget.get("min", 0) <= budget.get("max", 0)) or budget["eta"] < 2:
             raise UsageError(f"{where}: budget needs 1 <= min <= max and eta >= 2, got {budget}")
     return spec
+
+
+def _check_early_termination(spec: dict, where: str) -> None:
+    early = spec.get("early_termination")
+    if early is None or early is False:
+        spec.pop("early_termination", None)
+        return
+    early = {} if early is True else early
+    allowed = {"threshold", "min_epochs", "verify"}
+    if not isinstance(early, dict) or set(early) - allowed:
+        raise UsageError(f"{where}: early_termination must be true or {{threshold, min_epochs, verify}}, got {early!r}")
+    early = {"threshold": 0.05, "min_epochs": 4, "verify": False, **early}
+    if not (isinstance(early["threshold"], (int, float)) and 0 < early["threshold"] < 1):
+        raise UsageError(f"{where}: early_termination threshold must be in (0, 1), got {early['threshold']!r}")
+    if not (isinstance(early["min_epochs"], int) and early["min_epochs"] >= 1):
+        raise UsageError(f"{where}: early_termination min_epochs must be an integer >= 1, got {early['min_epochs']!r}")
+    spec["early_termination"] = early
+
+
+def _check_cv(spec: dict, options: dict, where: str) -> None:
+    cv = spec.get("cv")
+    if cv is None:
+        return
+    if not isinstance(cv, dict) or set(cv) != {"folds"} or not isinstance(cv["folds"], int) or cv["folds"] < 2:
+        raise UsageError(f"{where}: cv must be {{\"folds\": K}} with K >= 2, got {cv!r}")
+    if "cv_folds" not in options or "fold" not in options:
+        raise UsageError(f"{where}: experiment {spec['experiment']!r} has no --cv-folds/--fold options, so its trials "
+                         f"cannot be cross-validated")
+    if {"cv_folds", "fold"} & (set(spec["fixed"]) | set(spec["space"])):
+        raise UsageError(f"{where}: cv_folds and fold are set by the sweep's cv, not by fixed or space")
+    if "early_termination" in spec:
+        raise UsageError(f"{where}: cv and early_termination cannot be combined (a fold's curve is not the "
+                         f"trial's score); use one")
 
 
 def sample(space: dict, rng: np.random.Generator) -> dict:
@@ -162,169 +211,170 @@ def halving_rungs(n: int, r_min: int, r_max: int, eta: int) -> list[tuple[int, i
 
 # ------------------------------------------------------------------------------------------ running
 class Sweep:
-    """Runs the trials of a spec into ``out``; ``objective`` (params, budget, trial_dir) -> score is the
-    experiment's run by default and may be replaced (tests use a cheap function)."""
+    """Runs the trials of a spec into ``out``.
 
-    def __init__(self, spec: dict, out, quick: bool = False, objective=None, quiet: bool = True, workers: int = 1):
+    objective(spec, quick, params, budget, folder, best) -> outcome dict (or a bare score) runs one
+    trial; default ``tasks.sweep_trial.run_trial``, the experiment itself (tests pass cheap stand-ins).
+    workers > 1: local processes; scheduler: a Dask scheduler's address (``shared``: its workers see
+    ``out``).
+    """
+
+    def __init__(self, spec: dict, out, quick: bool = False, objective=None, quiet: bool = True, workers: int = 1,
+                 scheduler: str | None = None, shared: bool = False):
+        from tasks.sweep_trial import run_trial
+
         self.spec, self.out, self.quick, self.quiet = spec, Path(out), quick, quiet
-        self.objective = objective or self._run_trial
-        self.parallel = objective is None and workers > 1  # a stand-in objective (tests) runs in this process
-        self.workers = workers
-        self.rows: list[dict] = []
+        self.objective = objective or run_trial
+        self.workers, self.scheduler, self.shared = workers, scheduler, shared
+        self.rows: list[dict] = []  # every trial of the search, as it finished
+        self.full_rows: list[dict] = []  # stopped trials run to the end (early_termination verify)
 
-    def _run_trial(self, params: dict, budget: dict, trial_dir: Path) -> float:
-        from tasks.runner import run_experiment
+    def _executor(self):
+        from tasks import sweep_executors as ex
 
-        metrics_path = trial_dir / "metrics.json"
-        if not metrics_path.is_file():  # a finished trial of a resumed sweep is read, not rerun
-            cli = {**self.spec["fixed"], **params, **budget, "out": str(trial_dir), "quiet": True}
-            if self.quick:
-                cli["quick"] = True
-            run_experiment(self.spec["experiment"], cli)
-        metrics = json.loads(metrics_path.read_text())
-        key = self.spec["metric"][len("val_"):]
-        value = metrics.get("val", {}).get(key)
-        if value is None:
-            raise UsageError(f"sweep: the runs of {self.spec['experiment']!r} report no validation metric {key!r}; "
-                             f"their val section has {sorted(metrics.get('val', {}))}")
-        return float(value)
+        if self.scheduler:
+            return ex.DaskCluster(self.scheduler, self.out, self.shared)
+        return ex.LocalProcesses(self.workers) if self.workers > 1 else ex.InProcess()
 
-    def evaluate(self, jobs: list[tuple[int, dict, dict]]) -> list[float]:
-        """Scores of (trial, params, budget) jobs, in order; in ``workers`` processes when asked."""
-        names = [f"trial{t:03d}" + "".join(f"-{k}{v}" for k, v in budget.items()) for t, _, budget in jobs]
-        folders = [self.out / "trials" / name for name in names]
-        if self.parallel and len(jobs) > 1:
-            scores = self._pool_map(jobs, folders)
-        else:
-            scores = [self.objective(params, budget, folder) for (_, params, budget), folder in zip(jobs, folders)]
-        for (t, params, budget), name, score in zip(jobs, names, scores):
-            self.rows.append({"trial": t, **budget, **params, self.spec["metric"]: score, "folder": f"trials/{name}"})
+    def best_score(self, budget: dict, rows=None) -> float | None:
+        """The best finished score among the trials with this budget (what a watched trial must beat)."""
+        scores = [r[self.spec["metric"]] for r in (self.rows if rows is None else rows)
+                  if r["status"] == "completed" and all(r.get(k) == v for k, v in budget.items())
+                  and math.isfinite(r[self.spec["metric"]])]
+        return None if not scores else (max(scores) if self.spec["mode"] == "max" else min(scores))
+
+    def evaluate(self, jobs: list[tuple[int, dict, dict]], suffix: str = "", watch: bool = True) -> list[float]:
+        """Scores of (trial, params, budget) jobs, in order. Trials start as slots free up, each with the
+        best score finished so far; a trial that raised is retried (``executor.attempts``) and then recorded
+        as failed."""
+        names = [f"trial{t:03d}" + "".join(f"-{k}{v}" for k, v in budget.items()) + suffix for t, _, budget in jobs]
+        rows = self.rows if watch else self.full_rows
+        spec = self.spec if watch else {k: v for k, v in self.spec.items() if k != "early_termination"}
+        scores = [math.nan] * len(jobs)
+        waiting, running = list(range(len(jobs))), {}
+
+        def submit(i, attempt):
+            _, params, budget = jobs[i]
+            best = self.best_score(budget) if watch else None
+            handle = self.executor.submit(self.objective, spec, self.quick, params, budget,
+                                          str(self.out / "trials" / names[i]), best)
+            running[handle] = (i, attempt)
+
+        while waiting or running:
+            while waiting and len(running) < self.executor.slots:
+                submit(waiting.pop(0), 1)
+            for handle, result, error in self.executor.wait_any(list(running)):
+                i, attempt = running.pop(handle)
+                t, params, budget = jobs[i]
+                if isinstance(error, UsageError):
+                    raise error  # a user mistake is the same in every trial
+                if error is not None and attempt < self.executor.attempts:
+                    self._say(f"trial {t}: {_one_line(error)}; trying it once more")
+                    submit(i, attempt + 1)
+                    continue
+                if error is not None:
+                    self._say(f"trial {t}: failed after {attempt} attempt(s): {_one_line(error)}")
+                    outcome = {"score": math.nan, "status": "failed", "reason": _one_line(error)}
+                else:
+                    outcome = self.executor.finish(handle, self.out / "trials" / names[i], result)
+                    if not isinstance(outcome, dict):
+                        outcome = {"score": float(outcome), "status": "completed", "reason": ""}
+                rows.append({"trial": t, **budget, **params, self.spec["metric"]: outcome["score"],
+                             **({f"{self.spec['metric']}_sd": outcome["score_sd"]} if "score_sd" in outcome else {}),
+                             "status": outcome["status"], "epochs_run": outcome.get("epochs_run"),
+                             "epochs_planned": outcome.get("epochs_planned"), "reason": outcome.get("reason", ""),
+                             "folder": f"trials/{names[i]}"})
+                scores[i] = outcome["score"]
         return scores
 
-    def _pool_map(self, jobs, folders) -> list[float]:
-        """Trials in fresh processes, each with its share of the cores for BLAS (no oversubscription)."""
-        import multiprocessing
-        import os
-        from concurrent.futures import ProcessPoolExecutor
+    def _say(self, message: str) -> None:
+        import sys
 
-        threads = str(max(1, (os.cpu_count() or 1) // self.workers))
-        saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
-        os.environ.update({k: threads for k in THREAD_VARIABLES})  # inherited by the spawned workers
-        try:
-            with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [pool.submit(_trial_in_worker, self.spec, self.quick, params, budget, str(folder))
-                           for (_, params, budget), folder in zip(jobs, folders)]
-                return [f.result() for f in futures]
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        print(f"medgrad sweep: {message}", file=sys.stderr)
 
-    def _better(self, scores):
-        return np.argsort(scores)[::-1] if self.spec["mode"] == "max" else np.argsort(scores)
+    def _ranked(self, scores) -> np.ndarray:
+        """Indices from best to worst; a failed trial (nan) is last."""
+        s = np.asarray(scores, dtype=np.float64)
+        s = np.where(np.isfinite(s), s, -np.inf if self.spec["mode"] == "max" else np.inf)
+        return np.argsort(-s, kind="stable") if self.spec["mode"] == "max" else np.argsort(s, kind="stable")
 
     def run(self) -> dict:
         spec = self.spec
         self.out.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(spec["seed"])
         method = spec["method"]
-        if method == "grid":
-            self.evaluate([(t, p, {}) for t, p in enumerate(grid(spec["space"], spec.get("grid_points", 3)))])
-        elif method == "random":
-            self.evaluate([(t, sample(spec["space"], rng), {}) for t in range(spec["trials"])])
-        else:
-            b = spec["budget"]
-            brackets = (hyperband_brackets(b["min"], b["max"], b["eta"]) if method == "hyperband"
-                        else [halving_rungs(spec["trials"], b["min"], b["max"], b["eta"])])
-            next_id = 0
-            for rungs in brackets:
-                configs = [(next_id + i, sample(spec["space"], rng)) for i in range(rungs[0][0])]
-                next_id += len(configs)
-                for k, (n_keep, budget) in enumerate(rungs):
-                    configs = configs[:n_keep]
-                    scores = self.evaluate([(t, p, {b["option"]: budget}) for t, p in configs])
-                    if k + 1 < len(rungs):
-                        order = self._better(np.array(scores))
-                        configs = [configs[i] for i in order[:rungs[k + 1][0]]]
+        self.executor = self._executor()
+        try:
+            if method == "grid":
+                self.evaluate([(t, p, {}) for t, p in enumerate(grid(spec["space"], spec.get("grid_points", 3)))])
+            elif method == "random":
+                self.evaluate([(t, sample(spec["space"], rng), {}) for t in range(spec["trials"])])
+            else:
+                b = spec["budget"]
+                brackets = (hyperband_brackets(b["min"], b["max"], b["eta"]) if method == "hyperband"
+                            else [halving_rungs(spec["trials"], b["min"], b["max"], b["eta"])])
+                next_id = 0
+                for rungs in brackets:
+                    configs = [(next_id + i, sample(spec["space"], rng)) for i in range(rungs[0][0])]
+                    next_id += len(configs)
+                    for k, (n_keep, budget) in enumerate(rungs):
+                        configs = configs[:n_keep]
+                        scores = self.evaluate([(t, p, {b["option"]: budget}) for t, p in configs])
+                        if k + 1 < len(rungs):
+                            configs = [configs[i] for i in self._ranked(scores)[:rungs[k + 1][0]]]
+            if spec.get("early_termination", {}).get("verify"):
+                stopped = [r for r in self.rows if r["status"] == "stopped"]
+                budget_key = spec.get("budget", {}).get("option")
+                self.evaluate([(r["trial"], {k: r[k] for k in spec["space"]},
+                                {budget_key: r[budget_key]} if budget_key else {}) for r in stopped],
+                              suffix="-full", watch=False)
+        finally:
+            self.executor.close()
         return self.write()
 
     def write(self) -> dict:
+        from tasks import sweep_report as report
         from tasks.runfolder import write_json_atomic, write_text_atomic
 
         spec, metric = self.spec, self.spec["metric"]
         budget_key = spec.get("budget", {}).get("option")
-        # the best configuration among the trials run at the largest budget (a cheap rung is not comparable)
-        top = max((r.get(budget_key, 0) for r in self.rows), default=0) if budget_key else None
-        finalists = [r for r in self.rows if budget_key is None or r.get(budget_key) == top]
-        pick = max if spec["mode"] == "max" else min
-        best = pick(finalists, key=lambda r: r[metric])
-        params = {k: best[k] for k in spec["space"]}
-        best_config = {**spec["fixed"], **params, **({budget_key: best[budget_key]} if budget_key else {})}
-        columns = ["trial", *([budget_key] if budget_key else []), *spec["space"], metric, "folder"]
-        csv = [",".join(columns)] + [",".join(str(r.get(c, "")) for c in columns) for r in self.rows]
-        md = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        md += ["| " + " | ".join(_fmt(r.get(c, "")) for c in columns) + " |" for r in self.rows]
-        write_text_atomic(self.out / "results.csv", "\n".join(csv) + "\n")
-        write_text_atomic(self.out / "results.md", "\n".join(md) + "\n")
-        write_json_atomic(self.out / "best_config.json", best_config)
-        figures = self._figures(metric)
+        self.rows.sort(key=lambda r: (r.get(budget_key, 0) if budget_key else 0, r["trial"]))
+        csv, md = report.tables(self.rows, spec)
+        best = report.pick_best(self.rows, spec)
         result = {"experiment": spec["experiment"], "method": spec["method"], "metric": metric,
-                  "trials_run": len(self.rows), "best": {**best, "config": best_config}, "spec": spec,
-                  "figures": figures}
+                  "trials_run": len(self.rows), "failed": sum(r["status"] == "failed" for r in self.rows),
+                  "best": None, "spec": spec}
+        if best is not None:
+            config = {**spec["fixed"], **{k: best[k] for k in spec["space"]},
+                      **({budget_key: best[budget_key]} if budget_key else {})}
+            result["best"] = {**best, "config": config}
+            write_json_atomic(self.out / "best_config.json", config)
+        if "early_termination" in spec:
+            result["early_termination"] = report.early_termination_summary(self.rows, self.full_rows, spec)
+            if self.full_rows:
+                md += "\n**Stopped trials run to the end** (early_termination verify)\n\n" + \
+                      report.tables(self.full_rows, spec)[1]
+        write_text_atomic(self.out / "results.csv", csv)
+        write_text_atomic(self.out / "results.md", md)
+        result["figures"] = report.figures(self.out, self.rows, spec)
         write_json_atomic(self.out / "sweep.json", result)
         return result
 
 
-    def _figures(self, metric: str) -> list[str]:
-        """score against each hyperparameter, and every trial's validation curve (where the runs kept one)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from tasks import figures
-
-        space = self.spec["space"]
-        fig, axes = plt.subplots(1, len(space), figsize=(3.6 * len(space), 3), squeeze=False)
-        for ax, (name, dist) in zip(axes[0], space.items()):
-            ax.plot([r[name] for r in self.rows], [r[metric] for r in self.rows], "o", alpha=0.6)
-            if next(iter(dist)) == "log_uniform":
-                ax.set_xscale("log")
-            ax.set(xlabel=name, ylabel=metric)
-        paths = [figures._save(fig, self.out / "score_vs_hyperparameters.png")]
-        curves = []
-        for r in self.rows:
-            history = self.out / r["folder"] / "history.jsonl"
-            if history.is_file():
-                rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
-                curves.append([row.get(metric) for row in rows])
-        if curves:
-            fig, ax = plt.subplots(figsize=(5.5, 3.6))
-            for c in curves:
-                ax.plot(range(1, len(c) + 1), [np.nan if v is None else v for v in c], ".-", alpha=0.5)
-            ax.set(xlabel="epoch", ylabel=metric, title="validation curves of every trial")
-            paths.append(figures._save(fig, self.out / "learning_curves.png"))
-        return paths
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
 
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _trial_in_worker(spec, quick, params, budget, folder) -> float:
-    """One trial in a worker process (module level, so that it can be sent to a spawned process)."""
-    return Sweep(spec, Path(folder).parent.parent, quick=quick)._run_trial(params, budget, Path(folder))
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def run_sweep(spec_path, out=None, quick: bool = False, workers: int = 1) -> dict:
-    """``medgrad sweep SPEC.json [--out DIR] [--quick] [--workers N]``."""
+def run_sweep(spec_path, out=None, quick: bool = False, workers: int = 1, scheduler: str | None = None,
+              shared: bool = False) -> dict:
+    """``medgrad sweep SPEC.json [--out DIR] [--quick] [--workers N | --scheduler tcp://HOST:PORT [--shared]]``."""
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
+    if scheduler and workers > 1:
+        raise UsageError("--workers and --scheduler exclude each other: the cluster's workers run the trials")
+    if shared and not scheduler:
+        raise UsageError("--shared goes with --scheduler (it says the cluster's workers see the sweep folder)")
     import time
 
     spec = load_spec(spec_path)
@@ -335,6 +385,6 @@ def run_sweep(spec_path, out=None, quick: bool = False, workers: int = 1) -> dic
         raise UsageError(f"--out {out}: holds a sweep with another spec; resume it with the same spec or use a new "
                          f"folder")
     saved.write_text(json.dumps(spec, indent=2))
-    result = Sweep(spec, out, quick=quick, workers=workers).run()
+    result = Sweep(spec, out, quick=quick, workers=workers, scheduler=scheduler, shared=shared).run()
     result["out"] = str(out)
     return result

@@ -10,6 +10,8 @@ test split is for the experiment's final evaluation.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import time
 
@@ -24,6 +26,23 @@ class FitResult:
     train_seconds: float
     best_epoch: int  # the epoch whose weights the model now holds
     trainer: object
+
+
+_EXTRA_CALLBACKS = contextvars.ContextVar("extra_callbacks", default=())
+
+
+@contextlib.contextmanager
+def extra_callbacks(*callbacks):
+    """Add Trainer callbacks to every ``fit`` inside the block.
+
+    How a sweep watches a trial it did not write: ``with extra_callbacks(LearningCurveStopping(...)):
+    run_experiment(...)`` lets the callback read each epoch's validation values and stop the run.
+    """
+    token = _EXTRA_CALLBACKS.set(_EXTRA_CALLBACKS.get() + tuple(callbacks))
+    try:
+        yield
+    finally:
+        _EXTRA_CALLBACKS.reset(token)
 
 
 def make_optimizer(config, parameters):
@@ -65,6 +84,7 @@ def fit(ctx, model, loss_fn, train_loader, val_loader, metrics=None, monitor: st
     callbacks = [ModelCheckpoint(ctx.checkpoints_dir, monitor=monitor, mode=mode), HistoryLogger(ctx.run_dir)]
     if config.patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
+    callbacks.extend(_EXTRA_CALLBACKS.get())
     trainer = Trainer(model, loss_fn, optimizer, metrics=metrics, scheduler=make_scheduler(config, optimizer, epochs),
                       device=config.device, callbacks=callbacks, seed=config.seed, quiet=config.quiet,
                       grad_clip_norm=grad_clip_norm, config={"experiment": ctx.experiment.name, **config.to_dict()})

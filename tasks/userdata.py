@@ -4,8 +4,9 @@ Classification folder::
 
     mydata/
       images/      case001.png, case002.npy, case003.nii.gz, ...
-      labels.csv   file,label[,split]     (header row; file relative to images/; label a class
-                                          name or integer; split train/val/test, optional)
+      labels.csv   file,label[,split][,group]   (header row; file relative to images/; label a
+                                          class name or integer; split train/val/test, optional;
+                                          group: a patient id, optional)
 
 Dense-task folder (segmentation, enhancement pairs, ...)::
 
@@ -22,7 +23,9 @@ in size: each experiment states its rule (resize, crop or patches) in its ``--he
 
 Splits: the ``split`` column/file when present (all three splits must be non-empty); otherwise a
 seeded 70/15/15 split, stratified by class for classification, that the experiment saves in the
-run folder as ``split.csv``. Every malformed input raises UsageError naming the file.
+run folder as ``split.csv``. With a ``group`` column (several images of one patient) every group
+lands in one split, and cross-validation folds (``--cv-folds``) keep groups whole too: images of
+one patient on both sides of a split would make the validation score lie. Every malformed input raises UsageError naming the file.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class FolderData:
     images: list
     split: np.ndarray  # (N,) "train" | "val" | "test"
     labels: np.ndarray | None = None  # (N,) int64 class indices (classification)
+    groups: np.ndarray | None = None  # (N,) str patient ids of labels.csv's group column
     class_names: list | None = None
     masks: list | None = None
     spacings: list | None = None  # per image: voxel size (mm) along each spatial axis; None when the file has none
@@ -210,8 +214,8 @@ def _given_split(values: list, source: str) -> np.ndarray:
     return split
 
 
-def seeded_split(n: int, labels=None, seed: int = 0) -> np.ndarray:
-    """A 70/15/15 split (stratified by ``labels`` when given), as an (n,) array of split names."""
+def seeded_split(n: int, labels=None, seed: int = 0, groups=None) -> np.ndarray:
+    """A 70/15/15 split (stratified by ``labels``, whole ``groups`` when given), as (n,) split names."""
     from engine.data import train_val_test_split
 
     if labels is not None:
@@ -222,8 +226,11 @@ def seeded_split(n: int, labels=None, seed: int = 0) -> np.ndarray:
                              f"train/val/test split needs at least 3 per class (or give a split column)")
     elif n < 3:
         raise UsageError(f"too few images to split: {n}; need at least 3 (or give a split file)")
+    if groups is not None and len(np.unique(groups)) < 3:
+        raise UsageError(f"too few groups to split: {len(np.unique(groups))}; a train/val/test split by group needs "
+                         f"at least 3 (or give a split column)")
     parts = train_val_test_split(labels if labels is not None else n, fractions=(0.7, 0.15, 0.15),
-                                 stratify=labels, seed=seed)
+                                 stratify=labels, groups=groups, seed=seed)
     split = np.empty(n, dtype="<U5")
     for name, idx in zip(SPLITS, parts):
         split[idx] = name
@@ -273,11 +280,27 @@ def load_labelled_folder(path, seed: int = 0) -> FolderData:
     labels = np.array([names.index(s) for s in raw_labels], dtype=np.int64)
     images = [read_image(by_name[f]) for f in files]
     _same_dims(images, files)
+    groups = None
+    if "group" in rows[0]:
+        groups = np.array([(r.get("group") or "").strip() for r in rows])
+        if (groups == "").any():
+            line = int(np.flatnonzero(groups == "")[0]) + 2
+            raise UsageError(f"{root / 'labels.csv'} line {line}: empty group (every row needs its patient id)")
     if "split" in rows[0] and any((r.get("split") or "").strip() for r in rows):
         split = _given_split([r.get("split") or "" for r in rows], str(root / "labels.csv"))
+        if groups is not None:
+            _groups_within_one_split(groups, split, root / "labels.csv")
     else:
-        split = seeded_split(len(files), labels, seed)
-    return FolderData(root, files, images, split, labels=labels, class_names=names)
+        split = seeded_split(len(files), labels, seed, groups)
+    return FolderData(root, files, images, split, labels=labels, class_names=names, groups=groups)
+
+
+def _groups_within_one_split(groups: np.ndarray, split: np.ndarray, source: Path) -> None:
+    for g in np.unique(groups):
+        where = np.unique(split[groups == g])
+        if len(where) > 1:
+            raise UsageError(f"{source}: group {g!r} is in the {' and '.join(where)} splits; a patient's images "
+                             f"must stay in one split")
 
 
 def load_paired_folder(path, seed: int = 0, targets: str = "masks") -> FolderData:

@@ -43,7 +43,7 @@ def test_successive_halving_keeps_the_best_and_reports_the_best_at_full_budget(t
                                 budget={"option": "epochs", "min": 1, "max": 9, "eta": 3}))
     calls = []
 
-    def objective(params, budget, folder):  # a cheap stand-in: higher lr is better, more epochs help
+    def objective(spec, quick, params, budget, folder, best):  # a stand-in: higher lr is better, more epochs help
         calls.append((round(params["lr"], 6), budget["epochs"]))
         return params["lr"] * 100 + budget["epochs"] / 100
 
@@ -79,7 +79,8 @@ def test_a_real_grid_sweep_runs_trials_as_run_folders_and_resumes(tmp_path, caps
     out = tmp_path / "sweep"
     assert main(["sweep", str(spec), "--out", str(out), "--quick"]) == 0
     rows = (out / "results.csv").read_text().splitlines()
-    assert rows[0] == "trial,lr,val_auc,folder" and len(rows) == 3
+    assert rows[0] == "trial,lr,val_auc,status,epochs_run,reason,folder" and len(rows) == 3
+    assert [r.split(",")[3:5] for r in rows[1:]] == [["completed", "2"]] * 2
     assert (out / "score_vs_hyperparameters.png").is_file() and (out / "learning_curves.png").is_file()
     trial = out / "trials" / "trial000"
     assert json.loads((trial / "config.json").read_text())["lr"] == 0.002
