@@ -25,7 +25,8 @@ Splits: the ``split`` column/file when present (all three splits must be non-emp
 seeded 70/15/15 split, stratified by class for classification, that the experiment saves in the
 run folder as ``split.csv``. With a ``group`` column (several images of one patient) every group
 lands in one split, and cross-validation folds (``--cv-folds``) keep groups whole too: images of
-one patient on both sides of a split would make the validation score lie. Every malformed input raises UsageError naming the file.
+one patient on both sides of a split would make the validation score lie. Every malformed input
+raises UsageError naming the file.
 """
 
 from __future__ import annotations
@@ -299,7 +300,7 @@ def _groups_within_one_split(groups: np.ndarray, split: np.ndarray, source: Path
     for g in np.unique(groups):
         where = np.unique(split[groups == g])
         if len(where) > 1:
-            raise UsageError(f"{source}: group {g!r} is in the {' and '.join(where)} splits; a patient's images "
+            raise UsageError(f"{source}: group {str(g)!r} is in the {' and '.join(where)} splits; a patient's images "
                              f"must stay in one split")
 
 

@@ -126,7 +126,8 @@ def _jacobian(f, x, params, rel: float = 1e-6) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def extrapolate(y, x_final: int, mode: str = "max", families=tuple(FAMILIES), min_sigma: float = 1e-3) -> list[CurveFit]:
+def extrapolate(y, x_final: int, mode: str = "max", families=tuple(FAMILIES),
+                min_sigma: float = 1e-3) -> list[CurveFit]:
     """The weighted ensemble's members for the curve ``y`` (values at epochs 1..len(y)) at ``x_final``.
 
     mode "min": the curve is negated before fitting (means are then of -y). Returns [] when no

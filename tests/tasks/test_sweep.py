@@ -66,8 +66,16 @@ def test_successive_halving_keeps_the_best_and_reports_the_best_at_full_budget(t
     ({"space": {"lr": {"log_uniform": [0, 1]}}}, "log_uniform needs [low, high] with low < high and low > 0"),
     ({"method": "bayesian"}, "method must be one of grid, random, halving, hyperband"),
     ({"method": "hyperband"}, "hyperband needs budget"),
+    ({"early_termination": {"threshold": 2}}, "early_termination threshold must be in (0, 1)"),
+    ({"early_termination": {"patience": 2}}, "early_termination must be true or"),
+    ({"cv": {"folds": 1}}, "cv must be"),
+    ({"cv": {"folds": 3}, "early_termination": True}, "cv and early_termination cannot be combined"),
+    ({"cv": {"folds": 3}, "experiment": "segmentation", "space": {"lr": {"choice": [1]}}},
+     "experiment 'segmentation' has no --cv-folds/--fold options"),
 ])
 def test_bad_specs_exit_2(tmp_path, capsys, changes, message):
+    if changes.get("experiment") == "segmentation":
+        changes["fixed"] = {}
     assert main(["sweep", str(write_spec(tmp_path, **changes)), "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
@@ -104,3 +112,43 @@ def test_two_workers_give_the_same_results_as_one(tmp_path):
     for a, b in zip(one[1:], two[1:]):
         assert abs(float(a.split(",")[2]) - float(b.split(",")[2])) < 0.01
     assert main(["sweep", str(spec), "--out", str(tmp_path / "bad"), "--workers", "0"]) == 2
+
+
+def test_learning_curve_termination_stops_a_hopeless_trial_and_verifies_the_best(tmp_path):
+    # grid order: the good learning rate finishes first and sets the score to beat; lr 1e-6 barely moves
+    spec = load_spec(write_spec(tmp_path, method="grid", space={"lr": {"choice": [0.003, 1e-6]}},
+                                fixed={"n_samples": 200, "model": "mlp", "epochs": 10},
+                                early_termination={"verify": True}))
+    result = Sweep(spec, tmp_path / "sweep", quick=True).run()
+    good, slow = sorted(result_rows(tmp_path / "sweep"), key=lambda r: -float(r["lr"]))
+    assert good["status"] == "completed" and good["epochs_run"] == "10"
+    assert slow["status"] == "stopped" and 4 <= int(slow["epochs_run"]) < 10
+    assert "learning curve: P(beat" in slow["reason"]
+    summary = result["early_termination"]
+    assert summary["stopped"] == 1 and summary["epochs_if_all_run_to_the_end"] == 20
+    assert summary["epochs_run"] == 10 + int(slow["epochs_run"])
+    check = summary["verification"]
+    full = json.loads((tmp_path / "sweep" / "trials" / "trial001-full" / "trial.json").read_text())
+    assert full["epochs_run"] == 10 and check["their_final_scores"]["trials/trial001-full"] == full["score"]
+    assert check["best_changed"] is (full["score"] > float(good["val_auc"]))
+    assert result["best"]["lr"] == 0.003
+
+
+def test_cross_validated_trials_score_the_mean_over_folds(tmp_path):
+    spec = load_spec(write_spec(tmp_path, method="grid", space={"lr": {"choice": [0.003]}},
+                                fixed={"n_samples": 200, "model": "mlp", "epochs": 1}, cv={"folds": 3}))
+    Sweep(spec, tmp_path / "sweep", quick=True).run()
+    (row,) = result_rows(tmp_path / "sweep")
+    trial = tmp_path / "sweep" / "trials" / "trial000"
+    scores = [json.loads((trial / f"fold{i}" / "metrics.json").read_text())["val"]["auc"] for i in (1, 2, 3)]
+    assert json.loads((trial / "fold2" / "config.json").read_text())["fold"] == 2
+    assert float(row["val_auc"]) == pytest.approx(np.mean(scores))
+    assert float(row["val_auc_sd"]) == pytest.approx(np.std(scores, ddof=1))
+    assert len(set(scores)) > 1  # the folds differ: three validation sets, not one
+
+
+def result_rows(out):
+    import csv
+
+    with open(out / "results.csv") as f:
+        return list(csv.DictReader(f))

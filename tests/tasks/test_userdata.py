@@ -71,7 +71,23 @@ def test_a_split_column_is_used_as_given(tmp_path):
     assert data.class_names == ["0", "1"]
 
 
+def test_a_group_column_keeps_each_patients_images_in_one_split(tmp_path):
+    # 30 images of 10 patients, 3 each; a patient's images share the label
+    rows = ["file,label,group"] + [f"c{i}.npy,{(i // 3) % 2},p{i // 3}" for i in range(30)]
+    for i in range(30):
+        (tmp_path / "images").mkdir(exist_ok=True)
+        np.save(tmp_path / "images" / f"c{i}.npy", np.zeros((4, 4), np.float32))
+    data = load_labelled_folder(_labelled(tmp_path, rows=rows))
+    assert list(data.groups[:4]) == ["p0", "p0", "p0", "p1"]
+    for patient in np.unique(data.groups):
+        assert len(set(data.split[data.groups == patient])) == 1
+    assert set(data.split) == {"train", "val", "test"}
+
+
 @pytest.mark.parametrize("rows, message", [
+    (["file,label,group"] + [f"c{i}.npy,{i % 2},{'p' if i else ''}" for i in range(8)], "line 2: empty group"),
+    (["file,label,split,group"] + [f"c{i}.npy,{i % 2},{['train', 'val', 'test', 'train'][i % 4]},p{i // 2}"
+                                   for i in range(8)], "group 'p0' is in the train and val splits"),
     (["file,label"] + [f"c{i}.npy,a" for i in range(8)], "only one class ('a')"),
     (["file,label"] + [f"c{i}.npy,{i % 2}" for i in range(7)] + ["nope.npy,1"],
      "line 9: images/nope.npy does not exist"),
