@@ -4,7 +4,8 @@ Data: ``lesions``/``lesions3d`` (generated benign vs malignant lesion phantoms, 
 70/15/15 split), any MedMNIST dataset found on disk (its official split), or your own folder
 (``images/`` + ``labels.csv``, tasks/userdata.py). The model is selected on the validation split
 only (best validation AUC for networks, a hyperparameter grid for baselines); the test split is
-used once, for the reported metrics and their bootstrap 95% intervals.
+used once, for the reported metrics and their bootstrap 95% intervals. ``--cv-folds K --fold I`` pools
+train and val and validates on fold I of K instead (tasks/crossval.py; a sweep's ``cv`` runs every fold).
 
 Output contract: a network returns (N, K) logits, trained with cross-entropy, or — a binary
 model with a single output, such as the perceptron — one logit per image, trained with binary

@@ -39,6 +39,7 @@ COURSE = [
     "13_reconstruction",
     "14_sequences_and_autoencoders",
     "15_interpretability_and_limits",
+    "16_hyperparameters",
 ]
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 120
@@ -172,6 +173,19 @@ CLAIMS = {
         (FULL, "retrieval['network embedding']['map'] > retrieval['raw pixels']['map'] + 0.1",
          "the embedding retrieves same-class cases far better than pixels"),
         (FULL, "aucs[-1] > aucs[0] + 0.03", "the learning curve still rises at the full training set"),
+    ],
+    "16_hyperparameters": [
+        (ANY_SIZE, "noise_best_test > 0.6 and noise_val_of_winner < noise_best_test - 0.08",
+         "the best of 200 useless models looks good on the split it was chosen on, not elsewhere"),
+        (ANY_SIZE, "random_best.mean() > grid_best.mean() + 0.2 and np.mean(random_best > grid_best) > 0.6",
+         "random search finds the better learning rate far more often than a grid of the same size"),
+        (ANY_SIZE, "sh_epochs < first * EPOCHS / 2", "successive halving trains under half the epochs"),
+        (ANY_SIZE, "len(stopped_at) > 0 and used < n_configs * EPOCHS", "learning-curve termination stops some runs"),
+        (ANY_SIZE, "sweep['early_termination']['stopped'] == 1 and "
+                   "not sweep['early_termination']['verification']['best_changed']",
+         "the sweep stops the hopeless learning rate, and running it to the end changes nothing"),
+        (FULL, "not wrongly_stopped", "no stopped run would have beaten the winner"),
+        (FULL, "fold_sd > 0.01", "one split's AUC varies by more than a point between folds"),
     ],
 }
 

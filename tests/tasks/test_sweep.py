@@ -21,6 +21,15 @@ def write_spec(tmp_path, **changes):
     return path
 
 
+@pytest.mark.parametrize("name", ["lesions_vgg.json", "lesions_early_stop.json"])
+def test_the_shipped_example_specs_are_valid(name):
+    from pathlib import Path
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "tasks" / "sweeps" / name)
+    assert spec["metric"] == "val_auc" and spec["fixed"]["dataset"] == "lesions"
+    assert spec["method"] == "hyperband" or spec["early_termination"]["verify"] is True
+
+
 def test_hyperband_brackets_follow_li_et_al():
     # max/min = 9, eta = 3: s_max = 2; bracket 2 starts 9 configurations at budget 1, bracket 0 runs 3 at 9
     assert hyperband_brackets(1, 9, 3) == [[(9, 1), (3, 3), (1, 9)], [(5, 3), (1, 9)], [(3, 9)]]
@@ -152,3 +161,23 @@ def result_rows(out):
 
     with open(out / "results.csv") as f:
         return list(csv.DictReader(f))
+
+
+def test_a_trial_killed_after_a_checkpoint_continues_from_it(tmp_path):
+    from tasks.sweep_trial import run_trial
+
+    spec = load_spec(write_spec(tmp_path, fixed={"n_samples": 200, "model": "mlp", "epochs": 2}))
+    folder = tmp_path / "trial000"
+    first = run_trial(spec, True, {"lr": 0.003, "width": 8, "batch_size": 32}, {}, folder)
+    # as if killed after the last checkpoint but before the run's metrics and the trial's record were written
+    (folder / "trial.json").unlink()
+    (folder / "metrics.json").unlink()
+    again = run_trial(spec, True, {"lr": 0.003, "width": 8, "batch_size": 32}, {}, folder)
+    assert again["epochs_run"] == 2 and again["score"] == pytest.approx(first["score"])  # resumed, not retrained
+    assert (folder / "trial.json").is_file()
+    # killed before any checkpoint: the half-made folder is started again
+    for child in list(folder.iterdir()):
+        if child.name != "config.json":
+            __import__("shutil").rmtree(child) if child.is_dir() else child.unlink()
+    third = run_trial(spec, True, {"lr": 0.003, "width": 8, "batch_size": 32}, {}, folder)
+    assert third["score"] == pytest.approx(first["score"]) and third["epochs_run"] == 2
