@@ -233,9 +233,6 @@ def run_synthesis(ctx) -> dict:
     from tasks.data.enhancement import HU_WINDOW, mri_ct_pairs, random_split
 
     config = ctx.config
-    if ctx.resume_from is not None:
-        raise UsageError("--resume is not supported by --task synthesis (its two-network loop keeps no resumable "
-                         "state); start a new run")
     d = mri_ct_pairs(config.n_samples, config.image_size, DATA_SEED)
     parts = random_split(config.n_samples, DATA_SEED)
     sp = {s: {k: v[i] for k, v in d.items()} for s, i in parts.items()}
@@ -269,11 +266,16 @@ def run_synthesis(ctx) -> dict:
 
 def train_synthesis(ctx, sp):
     """U-Net generator (+ PatchGAN) trained with pix2pix_step; the epoch with the lowest validation
-    MAE (HU, body) is kept (saved as checkpoints/best.npz). Returns (test HU, info, history)."""
+    MAE (HU, body) is kept (saved as checkpoints/best.npz). Returns (test HU, info, history).
+
+    Resumable: after every epoch checkpoints/last.npz holds both networks, both optimisers, the batch
+    order's generator, the history and the best epoch so far, so ``medgrad run --resume`` continues
+    exactly where an interrupted run stopped (the same losses as an uninterrupted run).
+    """
     import time
 
     import engine
-    from engine import optim
+    from engine import nn, optim
     from engine.train import load_checkpoint, save_checkpoint
     from models.patchgan import PatchGAN, pix2pix_step
     from models.unet import UNet
@@ -287,11 +289,21 @@ def train_synthesis(ctx, sp):
 
     g = UNet(1, 1, depth=config.depth, width=config.width).to(config.device)
     d = PatchGAN(2, width=config.width, n_layers=2).to(config.device)
+    pair = nn.Module()  # one module holding both networks, so that one checkpoint carries both
+    pair.generator, pair.discriminator = g, d
     opt_g = optim.Adam(g.parameters(), lr=config.lr, betas=(0.5, 0.999))  # pix2pix's Adam
     opt_d = optim.Adam(d.parameters(), lr=config.lr, betas=(0.5, 0.999))
     x_tr, y_tr = sp["train"]["x"], scale(sp["train"]["hu"])
-    history, best, started = [], None, time.time()
-    for epoch in range(1, config.epochs + 1):
+    history, best, done, seconds = [], None, 0, 0.0
+    if ctx.resume_from is not None:
+        saved = load_checkpoint(ctx.resume_from, pair, optimizer=opt_g, restore_rng=True)
+        state = saved["trainer_state"]
+        opt_d.load_state_dict(state["opt_d"])
+        rng.bit_generator.state = state["batches_rng"]
+        history, best, done, seconds = state["history"], tuple(state["best"]), saved["epoch"], state["seconds"]
+        ctx.log(f"resumed after epoch {done}")
+    started = time.time()
+    for epoch in range(done + 1, config.epochs + 1):
         g.train(), d.train()
         order, losses = rng.permutation(len(x_tr)), []
         for start in range(0, len(order), config.batch_size):
@@ -304,19 +316,29 @@ def train_synthesis(ctx, sp):
         row = {"epoch": epoch, **{f"train_{k}": float(np.mean([r[k] for r in losses])) for k in losses[0]},
                "val_mae_hu": val_mae}
         history.append(row)
-        with open(ctx.run_dir / "history.jsonl", "a", encoding="utf-8") as f:  # one line per epoch, as fit() writes
-            f.write(json.dumps(row) + "\n")
         ctx.log(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
         if best is None or val_mae < best[0]:
             best = (val_mae, epoch)
             save_checkpoint(ctx.checkpoints_dir / "best.npz", g, epoch=epoch, metadata={"val_mae_hu": val_mae})
+        state = {"opt_d": opt_d.state_dict(), "batches_rng": rng.bit_generator.state, "history": history,
+                 "best": list(best), "seconds": seconds + time.time() - started}
+        save_checkpoint(ctx.checkpoints_dir / "last.npz", pair, optimizer=opt_g, epoch=epoch, trainer_state=state)
+        _write_history(ctx.run_dir / "history.jsonl", history)
     load_checkpoint(ctx.checkpoints_dir / "best.npz", g)
     info = {"generator": f"U-Net depth {config.depth} width {config.width}", "parameters": g.num_parameters(),
             "adversarial": config.adversarial, "l1_weight": config.l1_weight, "best_epoch": best[1],
-            "val_mae_hu": best[0], "train_seconds": time.time() - started}
+            "val_mae_hu": best[0], "train_seconds": seconds + time.time() - started}
     if config.adversarial:
         info["discriminator_parameters"] = d.num_parameters()
     return (predict(ctx, g, sp["test"]["x"], 16) - 1.0) * 1000.0, info, history
+
+
+def _write_history(path, history) -> None:
+    """history.jsonl, one line per epoch as fit() writes it; rewritten whole (atomically), so that a resumed
+    run never shows an epoch twice."""
+    from tasks.runfolder import write_text_atomic
+
+    write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in history))
 
 
 def _network_info(model, result) -> dict:
