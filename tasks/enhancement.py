@@ -7,8 +7,9 @@
 ``--task synthesis``  T1 MRI phantoms -> CT in HU; a U-Net trained with L1, or L1 + a PatchGAN
                       adversarial loss (``--adversarial``), beside a piecewise-linear intensity map.
 
-Data and splits are described in tasks/data/enhancement.py; they are fixed (DATA_SEED), so runs
-with different --seed compare on the same cases. Every classical method chooses its parameter on
+Data and splits are described in tasks/data/enhancement.py; they are fixed by ``--data-seed``
+(default 0), so runs with different --seed compare on the same cases, and another data seed gives
+fresh phantoms on which a recipe settled on the first ones can be confirmed. Every classical method chooses its parameter on
 the validation split; networks keep their best validation epoch (PSNR; MAE in HU for synthesis).
 Test metrics are per case (image or slice) with bootstrap 95% intervals: PSNR and SSIM with an
 explicit data range (1 for images in [0, 1]; 2000 HU, the [-1000, 1000] window, for synthesis),
@@ -139,13 +140,13 @@ def run_denoise(ctx) -> dict:
     if config.dataset not in ("phantoms", "t1"):  # your own folder of pairs (inputs/ + targets/)
         from tasks.data.enhancement import image_folder
 
-        d = image_folder(config.dataset, DATA_SEED)
+        d = image_folder(config.dataset, config.data_seed)
         if d["x"] is None:
             raise UsageError(f"{config.dataset}: denoising needs inputs/ and targets/ folders of image pairs")
         parts, d["hu_noise_std"] = d["split"], None
     else:
-        d = low_dose_ct(config.n_samples, config.image_size, config.dose, config.full_dose_i0, DATA_SEED)
-        parts = random_split(config.n_samples, DATA_SEED)
+        d = low_dose_ct(config.n_samples, config.image_size, config.dose, config.full_dose_i0, config.data_seed)
+        parts = random_split(config.n_samples, config.data_seed)
     x = {s: d["x"][i] for s, i in parts.items()}
     y = {s: d["y"][i] for s, i in parts.items()}
     L = config.data_range or 1.0
@@ -192,14 +193,14 @@ def run_superres(ctx) -> dict:
         sl = data.t1_slices(data.load_t1(data.find_t1_volume(config.data_dir)), f, config.plane)
         low, high, scale = sl["low"], sl["high"], sl["scale"]
         low["train"], high["train"] = data.training_patches(low["train"], high["train"], scale, config.patch,
-                                                            config.n_patches, DATA_SEED)
+                                                            config.n_patches, config.data_seed)
         split_info = {"positions": sl["positions"], "train_patches": config.n_patches}
     else:
         if config.dataset == "phantoms":
-            d = data.resolution_phantoms(config.n_samples, config.image_size, f, DATA_SEED)
-            parts = data.random_split(config.n_samples, DATA_SEED)
+            d = data.resolution_phantoms(config.n_samples, config.image_size, f, config.data_seed)
+            parts = data.random_split(config.n_samples, config.data_seed)
         else:  # your own high-resolution images, degraded by the same block-averaging rule
-            folder = data.image_folder(config.dataset, DATA_SEED)
+            folder = data.image_folder(config.dataset, config.data_seed)
             d = {"high": folder["y"], "low": data.block_average(folder["y"], (f, f))}
             parts = folder["split"]
         low = {s: d["low"][i] for s, i in parts.items()}
@@ -233,8 +234,8 @@ def run_synthesis(ctx) -> dict:
     from tasks.data.enhancement import HU_WINDOW, mri_ct_pairs, random_split
 
     config = ctx.config
-    d = mri_ct_pairs(config.n_samples, config.image_size, DATA_SEED)
-    parts = random_split(config.n_samples, DATA_SEED)
+    d = mri_ct_pairs(config.n_samples, config.image_size, config.data_seed)
+    parts = random_split(config.n_samples, config.data_seed)
     sp = {s: {k: v[i] for k, v in d.items()} for s, i in parts.items()}
     lo, hi = HU_WINDOW
     L = config.data_range or (hi - lo)
@@ -369,6 +370,8 @@ class EnhancementExperiment(Experiment):
                high=1.0),
         Option("full_dose_i0", float, 1e5, "denoise: incident photons per detector bin at full dose", low=1.0),
         Option("n_samples", int, 600, "generated phantom cases (70/15/15 split)", quick=60, low=10, high=100_000),
+        Option("data_seed", int, DATA_SEED, "seed of the generated phantoms, the noise and the splits (another value: "
+               "fresh cases, e.g. to confirm a recipe chosen on the first ones)", low=0, high=2**32 - 1),
         Option("image_size", int, 64, "phantom image side in pixels", low=24, high=512),
         Option("patch", int, 48, "t1: side of the training patches (high resolution)", quick=32, low=8, high=256),
         Option("n_patches", int, 2000, "t1: training patches drawn from the training slices", quick=64, low=8),

@@ -87,6 +87,13 @@ def test_synthesis_l1_and_adversarial(tmp_path):
     assert "u-net, L1 + adversarial" in adv["test"] and adv["network"]["discriminator_parameters"] > 0
 
 
+def test_another_data_seed_gives_fresh_cases(tmp_path):
+    _, a = _run(tmp_path, "a", "--epochs", "1")
+    _, b = _run(tmp_path, "b", "--epochs", "1", "--data-seed", "1")
+    assert a["test"]["input (low dose)"]["psnr"] != b["test"]["input (low dose)"]["psnr"]
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["data_seed"] == 1
+
+
 def test_an_interrupted_synthesis_run_resumes_exactly(tmp_path, monkeypatch):
     import models.patchgan
 
