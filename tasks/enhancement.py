@@ -9,9 +9,9 @@
 
 Data and splits are described in tasks/data/enhancement.py; they are fixed by ``--data-seed``
 (default 0), so runs with different --seed compare on the same cases, and another data seed gives
-fresh phantoms on which a recipe settled on the first ones can be confirmed. Every classical method chooses its parameter on
-the validation split; networks keep their best validation epoch (PSNR; MAE in HU for synthesis).
-Test metrics are per case (image or slice) with bootstrap 95% intervals: PSNR and SSIM with an
+fresh phantoms on which a recipe settled on the first ones can be confirmed. Every classical method
+chooses its parameter on the validation split; networks keep their best validation epoch (PSNR;
+MAE in HU for synthesis). Test metrics are per case (image or slice) with bootstrap 95% intervals: PSNR and SSIM with an
 explicit data range (1 for images in [0, 1]; 2000 HU, the [-1000, 1000] window, for synthesis),
 and for synthesis the MAE in HU inside the body (and inside bone, where T1 MRI has no signal).
 """

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
-
-@pytest.fixture(scope="module")
-def lesson():
-    spec = importlib.util.spec_from_file_location("_lesson13", NOTEBOOK_DIR / "_lesson13.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fft2c(z):

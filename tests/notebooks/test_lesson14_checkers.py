@@ -2,24 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
-import pytest
-
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-
-
-@pytest.fixture(scope="module")
-def lesson():
-    import sys
-
-    sys.path.insert(0, str(NOTEBOOKS))
-    spec = importlib.util.spec_from_file_location("_lesson14", NOTEBOOKS / "_lesson14.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _dtw(a, b, window, step_pattern=True):
