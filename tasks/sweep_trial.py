@@ -64,7 +64,7 @@ def _one_run(spec, quick, options, folder: Path, best) -> dict:
     stopper = None
     if early and best is not None:
         stopper = LearningCurveStopping(spec["metric"], spec["mode"], best=best, threshold=early["threshold"],
-                                        min_epochs=early["min_epochs"])
+                                        min_epochs=early["min_epochs"], require_monitor=False)
     metrics_path = folder / "metrics.json"
     if not metrics_path.is_file():
         with extra_callbacks(*([stopper] if stopper else [])):
@@ -85,7 +85,10 @@ def _one_run(spec, quick, options, folder: Path, best) -> dict:
     epochs_run = sum(1 for line in history.read_text().splitlines() if line.strip()) if history.is_file() else None
     outcome = {"score": float(value), "status": "completed", "reason": "", "epochs_run": epochs_run,
                "epochs_planned": epochs_run}
-    if stopper is not None and stopper.planned_epochs:
+    if stopper is not None and (stopper.missing or not stopper.planned_epochs):
+        outcome["reason"] = (f"not watched: the run logs no {spec['metric']} per epoch" if stopper.missing else
+                             "not watched: this experiment does not train through tasks.training.fit")
+    elif stopper is not None:
         outcome["epochs_planned"] = stopper.planned_epochs
         if stopper.stopped_epoch:
             outcome.update(status="stopped", probability=stopper.probability,

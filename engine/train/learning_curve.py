@@ -171,11 +171,12 @@ class LearningCurveStopping(Callback):
     so the run continues). threshold: stop when P(beat best) < threshold (Domhan et al. use 0.05).
     min_epochs: no decision before this epoch. After a stop, ``stopped_epoch``, ``probability``
     and ``trainer.stop_reason`` say why; ``decisions`` lists (epoch, probability) of every check.
-    A run whose curve already reached ``best`` is never stopped.
+    A run whose curve already reached ``best`` is never stopped. require_monitor=False: a run whose
+    epochs do not log ``monitor`` is left alone (``missing`` becomes True) instead of raising.
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str = "min", best=None, threshold: float = 0.05,
-                 min_epochs: int = 4):
+                 min_epochs: int = 4, require_monitor: bool = True):
         _check_mode(mode, "LearningCurveStopping")
         if not 0 < threshold < 1:
             raise ValueError(f"LearningCurveStopping: threshold must be in (0, 1), got {threshold}")
@@ -184,11 +185,15 @@ class LearningCurveStopping(Callback):
         self.curve: list[float] = []
         self.decisions: list[tuple[int, float]] = []
         self.stopped_epoch, self.probability, self.planned_epochs = 0, None, None
+        self.require_monitor, self.missing = require_monitor, False
 
     def on_train_begin(self, trainer):
         self.planned_epochs = trainer.epochs
 
     def on_epoch_end(self, trainer, epoch, logs):
+        if self.monitor not in logs and not self.require_monitor:
+            self.missing = True
+            return
         self.curve.append(monitored_value(logs, self.monitor, "LearningCurveStopping"))
         best = self.best() if callable(self.best) else self.best
         if best is None or epoch < self.min_epochs or epoch >= self.planned_epochs:

@@ -143,6 +143,16 @@ def test_learning_curve_termination_stops_a_hopeless_trial_and_verifies_the_best
     assert result["best"]["lr"] == 0.003
 
 
+def test_a_metric_the_runs_do_not_log_per_epoch_is_reported_as_not_watched(tmp_path):
+    spec = load_spec(write_spec(tmp_path, method="grid", space={"lr": {"choice": [0.003, 0.001]}},
+                                fixed={"n_samples": 200, "model": "mlp", "epochs": 5},
+                                metric="val_balanced_accuracy", early_termination=True))
+    Sweep(spec, tmp_path / "sweep", quick=True).run()
+    first, second = result_rows(tmp_path / "sweep")
+    assert first["status"] == second["status"] == "completed" and second["epochs_run"] == "5"
+    assert second["reason"] == "not watched: the run logs no val_balanced_accuracy per epoch"
+
+
 def test_cross_validated_trials_score_the_mean_over_folds(tmp_path):
     spec = load_spec(write_spec(tmp_path, method="grid", space={"lr": {"choice": [0.003]}},
                                 fixed={"n_samples": 200, "model": "mlp", "epochs": 1}, cv={"folds": 3}))

@@ -103,6 +103,18 @@ def test_the_callback_state_survives_a_resume():
     assert second.curve[:3] == list(low[:3]) and second.stopped_epoch == 4
 
 
+def test_a_run_that_does_not_log_the_monitor_is_left_alone_only_when_asked():
+    trainer = _Trainer(30)
+    lenient = LearningCurveStopping("val_dice", "max", best=0.9, require_monitor=False)
+    lenient.on_train_begin(trainer)
+    lenient.on_epoch_end(trainer, 1, {"val_loss": 0.3})
+    assert lenient.missing and not trainer.stop_training
+    strict = LearningCurveStopping("val_dice", "max", best=0.9)
+    strict.on_train_begin(trainer)
+    with pytest.raises(ValueError, match="monitor 'val_dice' is not in the epoch's logs"):
+        strict.on_epoch_end(trainer, 1, {"val_loss": 0.3})
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="threshold must be in"):
         LearningCurveStopping(threshold=1.5)
