@@ -110,7 +110,7 @@ def load_data(config) -> ClassificationData:
         arrays = [a for s in ("train", "val", "test")
                   for a in (splits[s].as_float_channels_first(), splits[s].targets())]
         out = ClassificationData(name, info.task, list(info.class_names), *arrays)
-    if config.cv_folds:
+    if getattr(config, "cv_folds", None):  # experiments that share load_data need not have the cv options
         out = cross_validation_fold(out, config.cv_folds, config.fold)
     if config.limit:
         rng = np.random.default_rng(DATA_SEED)
