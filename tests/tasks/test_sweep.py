@@ -141,6 +141,11 @@ def test_learning_curve_termination_stops_a_hopeless_trial_and_verifies_the_best
     assert full["epochs_run"] == 10 and check["their_final_scores"]["trials/trial001-full"] == full["score"]
     assert check["best_changed"] is (full["score"] > float(good["val_auc"]))
     assert result["best"]["lr"] == 0.003
+    md = (tmp_path / "sweep" / "results.md").read_text()
+    assert "**Stopped trials run to the end**" in md and "trials/trial001-full" in md
+    assert (tmp_path / "sweep" / "learning_curves.png").is_file()
+    assert sorted(p.name for p in (tmp_path / "sweep" / "trials").iterdir()) == ["trial000", "trial001",
+                                                                                 "trial001-full"]
 
 
 def test_a_metric_the_runs_do_not_log_per_epoch_is_reported_as_not_watched(tmp_path):
