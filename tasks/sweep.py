@@ -223,7 +223,8 @@ class Sweep:
                  scheduler: str | None = None, shared: bool = False):
         from tasks.sweep_trial import run_trial
 
-        self.spec, self.out, self.quick, self.quiet = spec, Path(out), quick, quiet
+        # absolute: a Dask worker with a shared file system resolves a relative path against its own cwd
+        self.spec, self.out, self.quick, self.quiet = spec, Path(out).resolve(), quick, quiet
         self.objective = objective or run_trial
         self.workers, self.scheduler, self.shared = workers, scheduler, shared
         self.rows: list[dict] = []  # every trial of the search, as it finished

@@ -5,6 +5,7 @@ killing its worker as failed; an unreachable scheduler is one line and exit 2.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +68,15 @@ def test_with_a_shared_folder_workers_write_the_run_folders_in_place(tmp_path, c
     out.mkdir()
     result = Sweep(dict(SPEC), out, objective=score_by_lr, scheduler=cluster.scheduler_address, shared=True).run()
     assert result["best"]["lr"] == 0.4 and (out / "trials" / "trial003" / "note.txt").is_file()
+
+
+def test_a_relative_sweep_folder_means_the_same_place_to_every_worker(tmp_path, cluster, monkeypatch):
+    # the workers were started in another working directory: a relative path would land there
+    score_by_lr, _ = _stand_ins()
+    monkeypatch.chdir(tmp_path)
+    Path("rel").mkdir()
+    Sweep(dict(SPEC), Path("rel"), objective=score_by_lr, scheduler=cluster.scheduler_address, shared=True).run()
+    assert (tmp_path / "rel" / "trials" / "trial000" / "note.txt").is_file()
 
 
 def test_a_lost_worker_is_retried_once_and_then_recorded_as_failed(tmp_path, cluster, capsys):
