@@ -219,12 +219,12 @@ class Sweep:
     ``out``).
     """
 
-    def __init__(self, spec: dict, out, quick: bool = False, objective=None, quiet: bool = True, workers: int = 1,
+    def __init__(self, spec: dict, out, quick: bool = False, objective=None, workers: int = 1,
                  scheduler: str | None = None, shared: bool = False):
         from tasks.sweep_trial import run_trial
 
         # absolute: a Dask worker with a shared file system resolves a relative path against its own cwd
-        self.spec, self.out, self.quick, self.quiet = spec, Path(out).resolve(), quick, quiet
+        self.spec, self.out, self.quick = spec, Path(out).resolve(), quick
         self.objective = objective or run_trial
         self.workers, self.scheduler, self.shared = workers, scheduler, shared
         self.rows: list[dict] = []  # every trial of the search, as it finished
@@ -237,9 +237,9 @@ class Sweep:
             return ex.DaskCluster(self.scheduler, self.out, self.shared)
         return ex.LocalProcesses(self.workers) if self.workers > 1 else ex.InProcess()
 
-    def best_score(self, budget: dict, rows=None) -> float | None:
+    def best_score(self, budget: dict) -> float | None:
         """The best finished score among the trials with this budget (what a watched trial must beat)."""
-        scores = [r[self.spec["metric"]] for r in (self.rows if rows is None else rows)
+        scores = [r[self.spec["metric"]] for r in self.rows
                   if r["status"] == "completed" and all(r.get(k) == v for k, v in budget.items())
                   and math.isfinite(r[self.spec["metric"]])]
         return None if not scores else (max(scores) if self.spec["mode"] == "max" else min(scores))
