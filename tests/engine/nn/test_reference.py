@@ -53,8 +53,28 @@ def _rnn_reverse(fused):
     return run
 
 
+def _cross_entropy(fused, weighted=False, reduction="mean"):
+    """cross_entropy (one fused op) or its composition nll_loss(log_softmax(x)), on fixed targets:
+    (3, 4) logits with classes [2, 0, 3], or (2, 3, 2, 2) with one target ignored (-100)."""
+    def run(x):
+        classes = [2, 0, 3] if x.ndim == 2 else [[[0, 2], [1, -100]], [[2, 2], [0, 1]]]
+        target = engine.tensor(np.array(classes), device=x.device)
+        weight = engine.tensor(np.array([0.5, 2.0, 1.0, 1.5])[: x.shape[1]], dtype=x.dtype,
+                               device=x.device) if weighted else None
+        if fused:
+            return F.cross_entropy(x, target, weight=weight, reduction=reduction)
+        return F.nll_loss(F.log_softmax(x, dim=1), target, weight=weight, reduction=reduction)
+    return run
+
+
 # name: (fast, reference, input shapes)
 LAYERS = {
+    "cross_entropy": (_cross_entropy(True), _cross_entropy(False), [(3, 4)]),
+    "cross_entropy_sum": (_cross_entropy(True, reduction="sum"), _cross_entropy(False, reduction="sum"), [(3, 4)]),
+    "cross_entropy_spatial_weighted_ignored": (_cross_entropy(True, weighted=True), _cross_entropy(False, weighted=True),
+                                               [(2, 3, 2, 2)]),
+    "cross_entropy_none": (_cross_entropy(True, reduction="none"), _cross_entropy(False, reduction="none"),
+                           [(2, 3, 2, 2)]),
     "conv1d": (P(F.conv1d, stride=2, padding=1), P(R.conv_reference, stride=2, padding=1),
                [(2, 3, 9), (4, 3, 3), (4,)]),
     "conv2d": (P(F.conv2d, padding=1), P(R.conv_reference, padding=1), [(2, 3, 6, 5), (4, 3, 3, 3), (4,)]),
