@@ -286,6 +286,8 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                 if gx is None or not x.requires_grad:
                     continue
                 if arrays:
+                    if isinstance(gx, np.generic):  # NumPy arithmetic on 0-d arrays gives scalars
+                        gx = np.asarray(gx)
                     if not backend.is_array(gx):
                         raise TypeError(
                             f"{_method(fn, arrays)} returned a {type(gx).__name__} as the gradient of input {i}; "

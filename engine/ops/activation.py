@@ -23,6 +23,9 @@ class ReLU(Function):
     def backward(self, gy):
         return gy * (self.output().data > 0).astype(gy.dtype)
 
+    def backward_arrays(self, gy):
+        return gy * (self.output().data > 0)
+
 
 class LeakyReLU(Function):
     """y = x for x > 0, else slope * x.   dy/dx = 1 or slope."""
@@ -97,6 +100,10 @@ class Sigmoid(Function):
         y = self.output()
         return gy * y * (1.0 - y)
 
+    def backward_arrays(self, gy):
+        y = self.output().data
+        return gy * y * (1.0 - y)
+
 
 class Tanh(Function):
     """y = tanh x.   dy/dx = 1 - y^2."""
@@ -106,6 +113,10 @@ class Tanh(Function):
 
     def backward(self, gy):
         y = self.output()
+        return gy * (1.0 - y * y)
+
+    def backward_arrays(self, gy):
+        y = self.output().data
         return gy * (1.0 - y * y)
 
 

@@ -22,6 +22,9 @@ class Add(Function):
     def backward(self, gy):
         return gy, gy
 
+    def backward_arrays(self, gy):
+        return gy, gy
+
 
 class Sub(Function):
     """y = a - b.   dy/da = 1,  dy/db = -1."""
@@ -31,6 +34,9 @@ class Sub(Function):
 
     def backward(self, gy):
         return gy, -gy
+
+    def backward_arrays(self, gy):
+        return gy, -gy if self.inputs[1].requires_grad else None
 
 
 class Mul(Function):
@@ -42,6 +48,10 @@ class Mul(Function):
     def backward(self, gy):
         a, b = self.inputs
         return gy * b, gy * a
+
+    def backward_arrays(self, gy):
+        a, b = self.inputs
+        return (gy * b.data if a.requires_grad else None), (gy * a.data if b.requires_grad else None)
 
 
 class Div(Function):
@@ -55,6 +65,11 @@ class Div(Function):
         ga = gy / b
         return ga, -ga * a / b
 
+    def backward_arrays(self, gy):
+        a, b = self.inputs
+        ga = gy / b.data
+        return ga, (-ga * a.data / b.data if b.requires_grad else None)
+
 
 class Neg(Function):
     """y = -x.   dy/dx = -1."""
@@ -63,6 +78,9 @@ class Neg(Function):
         return -x
 
     def backward(self, gy):
+        return -gy
+
+    def backward_arrays(self, gy):
         return -gy
 
 

@@ -18,6 +18,9 @@ class Exp(Function):
     def backward(self, gy):
         return gy * self.output()
 
+    def backward_arrays(self, gy):
+        return gy * self.output().data
+
 
 class Log(Function):
     """y = ln x.   dy/dx = 1 / x."""
@@ -28,6 +31,9 @@ class Log(Function):
     def backward(self, gy):
         (x,) = self.inputs
         return gy / x
+
+    def backward_arrays(self, gy):
+        return gy / self.inputs[0].data
 
 
 class Log1p(Function):

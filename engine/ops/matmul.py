@@ -43,6 +43,23 @@ class MatMul(Function):
             gb = gb.squeeze(-1)
         return ga, gb
 
+    def backward_arrays(self, gy):
+        """The same products on arrays, skipping the gradient of an input that needs none (the data)."""
+        xp = self.xp
+        a, b = self.inputs
+        a2 = a.data[None] if a.ndim == 1 else a.data
+        b2 = b.data[:, None] if b.ndim == 1 else b.data
+        g = gy[..., None] if b.ndim == 1 else gy  # the column axis of a (k,) right operand
+        if a.ndim == 1:
+            g = g[..., None, :]  # the row axis of a (k,) left operand
+        ga = xp.matmul(g, b2.swapaxes(-1, -2)) if a.requires_grad else None
+        gb = xp.matmul(a2.swapaxes(-1, -2), g) if b.requires_grad else None
+        if a.ndim == 1 and ga is not None:
+            ga = ga[..., 0, :]
+        if b.ndim == 1 and gb is not None:
+            gb = gb[..., 0]
+        return ga, gb
+
 
 def matmul(a, b):
     """Matrix product with NumPy's rules for vectors and batches (``a @ b``)."""

@@ -41,6 +41,12 @@ class Sum(Function):
         g = gy.broadcast_to(self.x_shape)
         return g / self.divisor if self.divisor != 1.0 else g
 
+    def backward_arrays(self, gy):
+        if not self.keepdims:
+            gy = gy.reshape(keep_shape(self.x_shape, self.axes))
+        g = self.xp.broadcast_to(gy, self.x_shape)
+        return g / gy.dtype.type(self.divisor) if self.divisor != 1.0 else g
+
 
 class StdFromVariance(Function):
     """y = sqrt(v) for a variance v >= 0.   dy/dv = 1 / (2 y), taken as 0 where y = 0.

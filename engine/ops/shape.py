@@ -29,6 +29,9 @@ class Reshape(Function):
     def backward(self, gy):
         return gy.reshape(self.x_shape)
 
+    def backward_arrays(self, gy):
+        return gy.reshape(self.x_shape)
+
 
 class Permute(Function):
     """y = x with its axes reordered (y.shape[i] = x.shape[axes[i]]).   The gradient is permuted back."""
