@@ -159,28 +159,33 @@ class Function:
 
     # ----------------------------------------------------------------------------------------
     def __call__(self, *inputs):
-        ref = next((x for x in inputs if isinstance(x, Tensor)), None)
-        tensors = tuple(x if isinstance(x, Tensor) else as_tensor(x, like=ref) for x in inputs)
-        xs = tuple(t.data for t in tensors)
-        if len(tensors) > 1 and not all(type(x) is np.ndarray for x in xs):  # plain NumPy: all on the host
-            _check_same_device(self, tensors)
-        self.xp = backend.get_array_module(xs[0]) if xs else np
+        tensors = inputs
+        if not all(type(x) is Tensor for x in inputs):  # numbers or arrays among the inputs
+            ref = next((x for x in inputs if isinstance(x, Tensor)), None)
+            tensors = tuple(x if isinstance(x, Tensor) else as_tensor(x, like=ref) for x in inputs)
+        xs = [t.data for t in tensors]
+        if all(type(x) is np.ndarray for x in xs):  # the common case: everything on the host
+            self.xp = np
+        else:
+            if len(tensors) > 1:
+                _check_same_device(self, tensors)
+            self.xp = backend.get_array_module(xs[0]) if xs else np
         ys = self.forward(*xs)
         single = not isinstance(ys, tuple)
         if single:
             ys = (ys,)
         # NumPy reductions return scalars (np.float32); a tensor always holds an array
         ys = tuple(y if backend.is_array(y) else self.xp.asarray(y) for y in ys)
-        record = _mode.enabled and any(t.requires_grad for t in tensors)
+        record = _mode.enabled and any(t._requires_grad for t in tensors)
         outputs = tuple(Tensor._from_op(y, record) for y in ys)
         if record:
-            self.generation = max(t.generation for t in tensors)
+            self.generation = generation = max(t.generation for t in tensors)
             self.inputs = tensors
             self.outputs = tuple(weakref.ref(o) for o in outputs)
             self._out_meta = tuple((y.shape, y.dtype) for y in ys)
             for o in outputs:
                 o.grad_fn = self
-                o.generation = self.generation + 1
+                o.generation = generation + 1
         return outputs[0] if single else outputs
 
     def output(self, i: int = 0):
@@ -241,7 +246,12 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
     def accumulate(tensor, g):
         key = id(tensor)
         alive[key] = tensor
-        grads[key] = grads[key] + g if key in grads else g
+        if key not in grads:
+            grads[key] = g
+        elif create_graph:
+            grads[key] = grads[key] + g  # recorded: the sum is part of the backward's graph
+        else:
+            grads[key] = Tensor._from_op(grads[key].data + g.data, False)
 
     for root, g in zip(roots, root_grads):
         accumulate(root, g)
@@ -270,29 +280,23 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                     if capture is not None and id(out) in capture:
                         captured[id(out)] = g
                 gys.append(g)
-            xp = backend.get_array_module(fn.inputs[0].data)
-            gys = [
-                g if g is not None else Tensor(xp.zeros(shape, dtype=dtype))
-                for g, (shape, dtype) in zip(gys, fn._out_meta)
-            ]
+            if any(g is None for g in gys):  # an output nothing depended on: its gradient is zero
+                xp = backend.get_array_module(fn.inputs[0].data)
+                gys = [g if g is not None else Tensor(xp.zeros(shape, dtype=dtype))
+                       for g, (shape, dtype) in zip(gys, fn._out_meta)]
             arrays = fn._has_array_backward and not create_graph
-            gxs = fn.backward_arrays(*(g.data for g in gys)) if arrays else fn.backward(*gys)
+            gxs = fn.backward_arrays(*[g.data for g in gys]) if arrays else fn.backward(*gys)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             if len(gxs) != len(fn.inputs):
                 raise RuntimeError(
                     f"{_method(fn, arrays)} returned {len(gxs)} gradients for {len(fn.inputs)} inputs")
             for i, (x, gx) in enumerate(zip(fn.inputs, gxs)):
-                if gx is None or not x.requires_grad:
+                if gx is None or not x._requires_grad:
                     continue
                 if arrays:
-                    if isinstance(gx, np.generic):  # NumPy arithmetic on 0-d arrays gives scalars
-                        gx = np.asarray(gx)
-                    if not backend.is_array(gx):
-                        raise TypeError(
-                            f"{_method(fn, arrays)} returned a {type(gx).__name__} as the gradient of input {i}; "
-                            f"the raw-array fast path must return arrays (or None)"
-                        )
+                    if type(gx) is not np.ndarray:
+                        gx = _array_gradient(fn, i, gx)
                     gx = Tensor._from_op(gx, False)  # the documented contract: arrays become constants
                 elif not isinstance(gx, Tensor):
                     raise TypeError(
@@ -300,7 +304,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
                         f"backward must return Tensors built with engine operations (put raw-array code in "
                         f"backward_arrays)"
                     )
-                if gx.shape != x.shape or gx.dtype != x.dtype or type(gx.data) is not type(x.data):
+                if gx.data.shape != x.data.shape or gx.data.dtype != x.data.dtype or type(gx.data) is not type(x.data):
                     gx = _fit_gradient(_method(fn, arrays), x, gx)
                 accumulate(x, gx)
                 if x.grad_fn is not None and (stop is None or id(x) not in stop):
@@ -310,6 +314,19 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, capture=None, s
 
     # what is left in `grads` belongs to leaves (no function to pop it) and to roots' leaves
     return grads, alive, captured
+
+
+def _array_gradient(fn, i, gx):
+    """Check a fast path's gradient that is not a plain NumPy array: a NumPy scalar (what NumPy
+    arithmetic on 0-d arrays gives) becomes a 0-d array; device arrays pass; anything else is refused."""
+    if isinstance(gx, np.generic):
+        return np.asarray(gx)
+    if not backend.is_array(gx):
+        raise TypeError(
+            f"{_method(fn, True)} returned a {type(gx).__name__} as the gradient of input {i}; "
+            f"the raw-array fast path must return arrays (or None)"
+        )
+    return gx
 
 
 def _method(fn, arrays: bool) -> str:
