@@ -75,17 +75,25 @@ class Adam(Optimizer):
                 grad = grad + wd * param.data
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1
-        m += (1.0 - beta1) * grad
+        scratch = grad * (1.0 - beta1)  # the one temporary of the step, reused below
+        m += scratch
         v *= beta2
-        v += (1.0 - beta2) * (grad * grad)
+        xp.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - beta2
+        v += scratch
         if group["amsgrad"]:
             if "max_exp_avg_sq" not in state:  # amsgrad switched on after the first steps
                 state["max_exp_avg_sq"] = xp.zeros_like(param.data)
             v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         bias1 = 1.0 - beta1**t
         bias2 = 1.0 - beta2**t
-        denom = xp.sqrt(v) / math.sqrt(bias2) + eps
-        param.data -= (lr / bias1) * (m / denom)
+        # denom = sqrt(v) / sqrt(bias2) + eps, then the step m / denom, all in the scratch array
+        denom = xp.sqrt(v, out=scratch)
+        denom /= math.sqrt(bias2)
+        denom += eps
+        step = xp.divide(m, denom, out=denom)
+        step *= lr / bias1
+        param.data -= step
 
 
 class AdamW(Adam):
