@@ -267,6 +267,14 @@ class LSTMRecurrence(_Recurrence):
         dc_{k-1} = dc * f           dh_{k-1} = da W_hh
     The factors that do not depend on the running gradients are computed for all steps at once
     before the loop, leaving a handful of array operations per step.
+
+    Layout: inside, every per-step array is stored *feature-major*, (features, N) rather than
+    (N, features): the recurrent product becomes W_hh @ h with both operands contiguous, which
+    OpenBLAS runs about twice as fast as h @ W_hh^T for these shapes (batch 32, H = 128: 21 vs
+    40 us per step), and each gate is a contiguous block of rows. Inputs and outputs keep
+    PyTorch's (T, N, features) layout; the transposes happen once per sequence, not per step.
+    (Storing (features, T, N) instead, to make the weight gradient one product without a copy,
+    was measured 1.5x slower overall: element-wise work on the strided per-step slices.)
     """
 
     kind = "LSTM"
@@ -277,20 +285,19 @@ class LSTMRecurrence(_Recurrence):
         x_proj = self._in_order(x_proj + b_hh if self.has_bias else x_proj)
         T, N, G = x_proj.shape
         H = G // 4
-        w_t = w_hh.T
-        acts = xp.empty((T, N, G), dtype=x_proj.dtype)  # the gates after their nonlinearities
-        hs = xp.empty((T + 1, N, H), dtype=x_proj.dtype)
-        cs = xp.empty((T + 1, N, H), dtype=x_proj.dtype)
-        tanh_c = xp.empty((T, N, H), dtype=x_proj.dtype)
-        hs[0], cs[0] = h0, c0
+        acts = xp.empty((T, G, N), dtype=x_proj.dtype)  # the gates after their nonlinearities
+        hs = xp.empty((T + 1, H, N), dtype=x_proj.dtype)
+        cs = xp.empty((T + 1, H, N), dtype=x_proj.dtype)
+        tanh_c = xp.empty((T, H, N), dtype=x_proj.dtype)
+        hs[0], cs[0] = h0.T, c0.T
         with np.errstate(over="ignore"):
             for k in range(T):
                 a = acts[k]
-                xp.matmul(hs[k], w_t, out=a)
-                a += x_proj[k]
-                i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-                # tanh(a) = 2 sigma(2a) - 1: one sigmoid pass over the whole row serves all four
-                # gates (NumPy's float32 tanh is not vectorised, its exp is: 2x faster here)
+                xp.matmul(w_hh, hs[k], out=a)
+                a += x_proj[k].T
+                i, f, g, o = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
+                # tanh(a) = 2 sigma(2a) - 1: one sigmoid pass over all gates serves all four
+                # (NumPy's float32 tanh is not vectorised, its exp is: 2x faster here)
                 g *= 2
                 _sigmoid_(xp, a)
                 g *= 2
@@ -301,35 +308,44 @@ class LSTMRecurrence(_Recurrence):
                 xp.tanh(c, out=tanh_c[k])
                 xp.multiply(o, tanh_c[k], out=hs[k + 1])
         self.acts, self.hs, self.cs, self.tanh_c = acts, hs, cs, tanh_c
-        return self._outputs(hs), hs[T].copy(), cs[T].copy()
+        y = self._in_order(hs[1:]).transpose(0, 2, 1)  # (T, N, H) in time order
+        return xp.ascontiguousarray(y), hs[T].T.copy(), cs[T].T.copy()
 
     def backward_arrays(self, gy, dh_last, dc_last):
         xp = self.xp
-        acts, cs, tanh_c, w_hh = self.acts, self.cs, self.tanh_c, self.inputs[3].data
-        T, N, G = acts.shape
+        acts, hs, cs, tanh_c, w_hh = self.acts, self.hs, self.cs, self.tanh_c, self.inputs[3].data
+        T, G, N = acts.shape
         H = G // 4
-        gy = self._in_order(gy)
-        i, f, g, o = (acts[..., j * H : (j + 1) * H] for j in range(4))
+        gy = self._in_order(gy).transpose(0, 2, 1)  # (T, H, N), processing order
+        i, f, g, o = (acts[:, j * H : (j + 1) * H] for j in range(4))
         # factor[k] multiplies dc (gates i, f, g) or dh (gate o) to give the pre-activation gradient
         factor = acts * (1 - acts)  # sigma' = s (1 - s)
-        factor[..., 2 * H : 3 * H] = 1 - g * g  # tanh' for the candidate
-        factor[..., :H] *= g
-        factor[..., H : 2 * H] *= cs[:-1]
-        factor[..., 2 * H : 3 * H] *= i
-        factor[..., 3 * H :] *= tanh_c
+        factor[:, 2 * H : 3 * H] = 1 - g * g  # tanh' for the candidate
+        factor[:, :H] *= g
+        factor[:, H : 2 * H] *= cs[:-1]
+        factor[:, 2 * H : 3 * H] *= i
+        factor[:, 3 * H :] *= tanh_c
         h_to_c = o * (1 - tanh_c * tanh_c)
-        factor_icg = factor.reshape(T, N, 4, H)[:, :, :3]
+        factor_icg = factor[:, : 3 * H].reshape(T, 3, H, N)
         da = xp.empty_like(acts)
-        da_icg = da.reshape(T, N, 4, H)[:, :, :3]
-        dh, dc = dh_last.copy(), dc_last.copy()
+        da_icg = da[:, : 3 * H].reshape(T, 3, H, N)
+        # copies of the incoming gradients (never modify them: they may be other tensors' memory)
+        dh, dc = xp.ascontiguousarray(dh_last.T), xp.ascontiguousarray(dc_last.T)
+        w_t = xp.ascontiguousarray(w_hh.T)  # (H, 4H)
         for k in range(T - 1, -1, -1):
             dh += gy[k]
             dc += dh * h_to_c[k]
-            xp.multiply(factor_icg[k], dc[:, None, :], out=da_icg[k])
-            xp.multiply(factor[k, :, 3 * H :], dh, out=da[k, :, 3 * H :])
+            xp.multiply(factor_icg[k], dc[None], out=da_icg[k])
+            xp.multiply(factor[k, 3 * H :], dh, out=da[k, 3 * H :])
             dc *= f[k]
-            dh = da[k] @ w_hh
-        return self._finish_backward(da, da, dh, extra=(dc,))
+            dh = w_t @ da[k]
+        # dL/dW_hh = sum over steps and batch of da_k h_{k-1}^T: one product over T * N
+        w_grad = xp.tensordot(da, hs[:-1], axes=([0, 2], [0, 2]))
+        d_x_proj = xp.ascontiguousarray(self._in_order(da).transpose(0, 2, 1))
+        grads = (d_x_proj, xp.ascontiguousarray(dh.T), xp.ascontiguousarray(dc.T), w_grad)
+        if self.has_bias:
+            grads += (da.sum(axis=(0, 2)),)
+        return grads
 
 
 class GRURecurrence(_Recurrence):
