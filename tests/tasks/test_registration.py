@@ -129,3 +129,30 @@ def test_known_transforms_of_the_shared_brain_slices_are_recovered():
     assert rows["Shifted13x17y"]["translation_error_px"] < 0.1
     mm = multimodal_recovery(slices, 150)
     assert mm["mi"]["rotation_error_deg"] < 0.5 and mm["mi"]["translation_error"] < 1.0
+
+
+@pytest.mark.skipif(not (MRI / "brain_slices_2d").is_dir(), reason="shared MRI not found (../shared/data/mri)")
+def test_the_network_row_on_the_real_bspline_slice_crops_to_the_unet_and_measures_the_warp_it_predicts():
+    """The learned row of the shared-MRI table: the fully convolutional network runs on the 257 x 221 slice
+    cropped to 256 x 208; with its flow layer zeroed the warp is the identity, so the intensity error after
+    equals the error before (a row that warped the fixed image, or skipped the warp, would differ)."""
+    from types import SimpleNamespace
+
+    from tasks.data.registration_pairs import brain_slices
+    from tasks.registration import build_network
+    from tasks.registration_report import _network_on_slice
+
+    slices = brain_slices(MRI)
+    model = build_network(SimpleNamespace(model="voxelmorph", seed=0), 2)
+    for p in model.net.flow.parameters():
+        p.data[...] = 0.0
+    row = _network_on_slice(SimpleNamespace(device="cpu"), model, slices["fixed"], slices["bspline"])
+    assert row["crop"] == [256, 208]  # (height, width) of the 257 x 221 slice
+    assert row["mse_before"] > 1e-3
+    assert row["mse_after"] == pytest.approx(row["mse_before"], rel=1e-6)
+    assert row["folding_pct"] == 0.0
+    for p in model.net.flow.parameters():  # a constant shift of one pixel along x changes the error
+        p.data[...] = 0.0
+    model.net.flow.bias.data[:] = np.array([0.0, 1.0], dtype=np.float32)
+    shifted = _network_on_slice(SimpleNamespace(device="cpu"), model, slices["fixed"], slices["bspline"])
+    assert shifted["mse_after"] != pytest.approx(row["mse_before"], rel=1e-3)
