@@ -226,7 +226,7 @@ class RNNRecurrence(_Recurrence):
         T, N, H = x_proj.shape
         hs = xp.empty((T + 1, N, H), dtype=x_proj.dtype)
         hs[0] = h0
-        w_t = w_hh.T
+        w_t = xp.ascontiguousarray(w_hh.T)  # OpenBLAS runs h @ W^T ~1.3x faster with W^T contiguous
         for k in range(T):
             h = hs[k + 1]
             xp.matmul(hs[k], w_t, out=h)
@@ -374,7 +374,7 @@ class GRURecurrence(_Recurrence):
         h_proj_n = xp.empty((T, N, H), dtype=x_proj.dtype)
         hs = xp.empty((T + 1, N, H), dtype=x_proj.dtype)
         hs[0] = h0
-        w_t = w_hh.T
+        w_t = xp.ascontiguousarray(w_hh.T)  # OpenBLAS runs h @ W^T ~1.3x faster with W^T contiguous
         for k in range(T):
             h_proj = hs[k] @ w_t
             if self.has_bias:
