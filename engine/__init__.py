@@ -13,6 +13,10 @@ engine/backend.py (NumPy / CuPy / strict test device), engine/gradcheck.py.
 
 from __future__ import annotations
 
+# first: importing engine.parallel shortens OpenBLAS's idle spin, which only works before NumPy loads
+from engine import parallel as _parallel  # noqa: F401
+
+# isort: split
 from engine import allocator as _allocator
 from engine import cuda, fft, viz
 from engine import ops as _ops  # noqa: F401  (attaches operators and methods to Tensor)

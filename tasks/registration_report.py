@@ -203,7 +203,8 @@ def _network_on_slice(ctx, model, fixed, moving) -> dict:
     from tasks.registration import network_flows
 
     h, w = (s - s % 16 for s in fixed.shape)
-    pair = PairSet(moving[None, None, :h, :w].astype(np.float32).copy(), fixed[None, None, :h, :w].astype(np.float32).copy())
+    crop = (slice(None), slice(None), slice(0, h), slice(0, w))
+    pair = PairSet(moving[None, None][crop].astype(np.float32), fixed[None, None][crop].astype(np.float32))
     flows, seconds = network_flows(ctx, model, pair)
     warped = F.warp(engine.tensor(pair.moving), engine.tensor(flows)).numpy()
     return {"crop": [h, w], "mse_before": float(((pair.moving - pair.fixed) ** 2).mean()),

@@ -45,7 +45,10 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
+
 from engine.backend import get_array_module
+from engine.parallel import split_run
 
 __all__ = [
     "UNFOLD_BUDGET_BYTES",
@@ -145,8 +148,12 @@ def im2col(xpad, kernel, stride, dilation, out_size):
         return xpad.reshape((c,) + (1,) * len(kernel) + (n,) + tuple(out_size))
     xp = get_array_module(xpad)
     cols = xp.empty((c, *kernel, n, *out_size), dtype=xpad.dtype)
-    for offset in kernel_offsets(kernel):
-        cols[(slice(None),) + offset] = xpad[(slice(None), slice(None)) + window(offset, stride, dilation, out_size)]
+
+    def channels(a, b):
+        for offset in kernel_offsets(kernel):
+            reads = window(offset, stride, dilation, out_size)
+            cols[(slice(a, b),) + offset] = xpad[(slice(a, b), slice(None)) + reads]
+    _by_channel(channels, cols)
     return cols
 
 
@@ -162,8 +169,12 @@ def col2im(cols, padded_size, kernel, stride, dilation):
         return cols.reshape((c, n) + tuple(out_size))
     xp = get_array_module(cols)
     xpad = xp.zeros((c, n, *padded_size), dtype=cols.dtype)
-    for offset in kernel_offsets(kernel):
-        xpad[(slice(None), slice(None)) + window(offset, stride, dilation, out_size)] += cols[(slice(None),) + offset]
+
+    def channels(a, b):
+        for offset in kernel_offsets(kernel):
+            xpad[(slice(a, b), slice(None)) + window(offset, stride, dilation, out_size)] += \
+                cols[(slice(a, b),) + offset]
+    _by_channel(channels, cols)
     return xpad
 
 
@@ -205,8 +216,12 @@ def im2col_flat(xpad, kernel, dilation, grid):
     length = prod(grid)
     xp = get_array_module(xpad)
     cols = xp.empty((c, prod(kernel), n, length), dtype=xpad.dtype)
-    for k, off in enumerate(_flat_offsets(kernel, dilation, xpad.shape[2:])):
-        cols[:, k] = flat[:, :, off : off + length]
+    offsets = _flat_offsets(kernel, dilation, xpad.shape[2:])
+
+    def channels(a, b):
+        for k, off in enumerate(offsets):
+            cols[a:b, k] = flat[a:b, :, off : off + length]
+    _by_channel(channels, cols)
     return cols.reshape((c, *kernel, n, *grid))
 
 
@@ -219,9 +234,22 @@ def col2im_flat(cols, padded, kernel, dilation):
     cols = cols.reshape(c, prod(kernel), n, length)
     xp = get_array_module(cols)
     out = xp.zeros((c, n, prod(padded)), dtype=cols.dtype)
-    for k, off in enumerate(_flat_offsets(kernel, dilation, padded)):
-        out[:, :, off : off + length] += cols[:, k]
+    offsets = _flat_offsets(kernel, dilation, padded)
+
+    def channels(a, b):
+        for k, off in enumerate(offsets):
+            out[a:b, :, off : off + length] += cols[a:b, k]
+    _by_channel(channels, cols)
     return out.reshape((c, n, *padded))
+
+
+def _by_channel(fn, cols):
+    """Run fn(first, last) over the channel axis, split across the cores for large host arrays
+    (engine/parallel.py): the copies are independent per channel, so the parts never overlap."""
+    if type(cols) is np.ndarray:
+        split_run(fn, cols.shape[0], cols.nbytes)
+    else:
+        fn(0, cols.shape[0])
 
 
 def channels_first(x):

@@ -70,9 +70,10 @@ def _cross_entropy(fused, weighted=False, reduction="mean"):
 # name: (fast, reference, input shapes)
 LAYERS = {
     "cross_entropy": (_cross_entropy(True), _cross_entropy(False), [(3, 4)]),
-    "cross_entropy_sum": (_cross_entropy(True, reduction="sum"), _cross_entropy(False, reduction="sum"), [(3, 4)]),
-    "cross_entropy_spatial_weighted_ignored": (_cross_entropy(True, weighted=True), _cross_entropy(False, weighted=True),
-                                               [(2, 3, 2, 2)]),
+    "cross_entropy_sum": (_cross_entropy(True, reduction="sum"), _cross_entropy(False, reduction="sum"),
+                          [(3, 4)]),
+    "cross_entropy_spatial_weighted_ignored": (_cross_entropy(True, weighted=True),
+                                               _cross_entropy(False, weighted=True), [(2, 3, 2, 2)]),
     "cross_entropy_none": (_cross_entropy(True, reduction="none"), _cross_entropy(False, reduction="none"),
                            [(2, 3, 2, 2)]),
     "conv1d": (P(F.conv1d, stride=2, padding=1), P(R.conv_reference, stride=2, padding=1),

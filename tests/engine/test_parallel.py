@@ -1,0 +1,97 @@
+"""engine/parallel.py: large copies split over the cores, and OpenBLAS's idle spin shortened."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from engine import parallel
+from engine.nn.functional import _im2col as im2col
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_a_large_job_is_split_into_disjoint_parts_covering_the_range_once(monkeypatch):
+    monkeypatch.setenv("MEDGRAD_NUM_THREADS", "3")
+    seen, threads = [], set()
+
+    def part(a, b):
+        seen.append((a, b))
+        threads.add(threading.current_thread().name)
+
+    parallel.split_run(part, 10, parallel.MIN_BYTES)
+    assert sorted(seen) == [(0, 3), (3, 6), (6, 10)]
+    # the caller does a part, pool threads the others (an idle pool thread may take two quick parts)
+    assert len(threads) >= 2 and threading.current_thread().name in threads
+
+
+def test_a_small_job_or_one_thread_runs_in_the_caller_in_one_part(monkeypatch):
+    calls = []
+    monkeypatch.setenv("MEDGRAD_NUM_THREADS", "2")
+    parallel.split_run(lambda a, b: calls.append((a, b, threading.current_thread().name)), 8, parallel.MIN_BYTES - 1)
+    monkeypatch.setenv("MEDGRAD_NUM_THREADS", "1")
+    parallel.split_run(lambda a, b: calls.append((a, b, threading.current_thread().name)), 8, 1 << 30)
+    main = threading.current_thread().name
+    assert calls == [(0, 8, main), (0, 8, main)]
+
+
+def test_a_workers_exception_reaches_the_caller(monkeypatch):
+    monkeypatch.setenv("MEDGRAD_NUM_THREADS", "2")
+
+    def part(a, b):
+        if a > 0:
+            raise ValueError("second half failed")
+
+    with pytest.raises(ValueError, match="second half failed"):
+        parallel.split_run(part, 4, parallel.MIN_BYTES)
+
+
+def test_thread_count_comes_from_medgrad_then_omp_then_the_cores(monkeypatch):
+    monkeypatch.setenv("MEDGRAD_NUM_THREADS", "3")
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert parallel.num_threads() == 3
+    monkeypatch.delenv("MEDGRAD_NUM_THREADS")
+    assert parallel.num_threads() == 5
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert parallel.num_threads() == (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_split_im2col_and_col2im_equal_the_one_thread_result(monkeypatch, flat):
+    """The channel ranges of the threads never overlap: the split copies give exactly what one thread
+    gives (a 4 MB input, above the splitting threshold)."""
+    x = np.random.default_rng(0).standard_normal((16, 8, 66, 66)).astype(np.float32)
+    results = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("MEDGRAD_NUM_THREADS", threads)
+        if flat:
+            grid, _ = im2col.flat_grid((66, 66), (3, 3), (1, 1), (1, 1), (64, 64))
+            padded = np.concatenate([x, np.zeros((16, 8, 1, 66), np.float32)], axis=2)  # the extra row
+            cols = im2col.im2col_flat(padded, (3, 3), (1, 1), grid)
+            back = im2col.col2im_flat(cols * (np.arange(grid[-1]) < 64), (67, 66), (3, 3), (1, 1))
+        else:
+            cols = im2col.im2col(x, (3, 3), (2, 2), (1, 1), (32, 32))
+            back = im2col.col2im(cols, (66, 66), (3, 3), (2, 2), (1, 1))
+        results.append((cols, back))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def _fresh_python(code: str, **env) -> str:
+    clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"} | env
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
+                         check=True)
+    return out.stdout.strip()
+
+
+def test_importing_the_engine_first_shortens_openblas_spin_and_respects_the_users_value():
+    show = "import os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    assert _fresh_python(f"import engine; {show}") == parallel.BLAS_THREAD_TIMEOUT
+    assert _fresh_python(f"import engine; {show}", OPENBLAS_THREAD_TIMEOUT="25") == "25"
+    # NumPy already loaded: OpenBLAS has read its settings, so the engine leaves the variable alone
+    assert _fresh_python(f"import numpy, engine; {show}") == "None"
