@@ -20,6 +20,11 @@ the same environment for both; it helps PyTorch too (ResNet-18 training step, 20
 with it, 1.50-1.63 s with ``MEDGRAD_SYSTEM_MALLOC=1``), so a plain PyTorch script is a little
 slower than the PyTorch column.
 
+The workers import medgrad before NumPy (this module does, first), as the ``medgrad`` command
+does, so that the engine's OpenBLAS setting applies (engine/parallel.py: the BLAS's idle threads
+stop spinning after ~0.4 ms, which lets copies split over the cores run in parallel). PyTorch
+computes with its own libraries, which do not read that setting.
+
 A benchmark module defines ``CASES`` ({name: description}), ``build(case, framework)`` returning
 a zero-argument step, and calls ``harness.main(__file__, CASES)`` under ``__main__``.
 """
@@ -37,6 +42,8 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import engine  # noqa: F401  (before NumPy: see the docstring)
 
 FRAMEWORKS = ("medgrad", "torch")
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,7 +33,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["split_run", "num_threads", "shorten_blas_spin", "MIN_BYTES", "BLAS_THREAD_TIMEOUT"]
+__all__ = ["split_run", "split_rows", "num_threads", "shorten_blas_spin", "MIN_BYTES", "BLAS_THREAD_TIMEOUT"]
 
 BLAS_THREAD_TIMEOUT = "20"  # log2 of the cycles OpenBLAS's idle threads spin before sleeping
 
@@ -86,6 +86,20 @@ def split_run(fn, total: int, nbytes: int) -> None:
     finally:
         for future in futures:
             future.result()  # re-raises a worker's exception here
+
+
+
+def split_rows(fn, out, *arrays) -> None:
+    """fn(out[a:b], *(x[a:b] for x in arrays)) over blocks of the first axis, in parallel for large
+    host arrays: an element-wise pass whose inputs have ``out``'s first axis (no broadcasting
+    along it). Each block writes only its own rows of ``out``."""
+    import numpy as np  # here, not at the top: this module must load before NumPy does
+
+    if type(out) is not np.ndarray or out.ndim == 0:
+        fn(out, *arrays)
+        return
+    split_run(lambda a, b: fn(out[a:b], *(x[a:b] for x in arrays)), out.shape[0],
+              out.nbytes + sum(x.nbytes for x in arrays))
 
 
 shorten_blas_spin()  # on import: engine/__init__.py imports this module before anything loads NumPy

@@ -10,6 +10,7 @@ import math
 
 from engine.autograd import Function
 from engine.backend import scipy_module
+from engine.parallel import split_rows
 from engine.ops._axes import normalize_axes, resolve_dim
 from engine.ops.math import erf, exp, minimum, where
 
@@ -18,13 +19,19 @@ class ReLU(Function):
     """y = max(x, 0).   dy/dx = 1 for x > 0, else 0 (0 at the kink, as in PyTorch)."""
 
     def forward(self, x):
-        return self.xp.maximum(x, 0)
+        xp = self.xp
+        y = xp.empty_like(x)
+        split_rows(lambda out, x: xp.maximum(x, 0, out=out), y, x)  # over the cores when large
+        return y
 
     def backward(self, gy):
         return gy * (self.output().data > 0).astype(gy.dtype)
 
     def backward_arrays(self, gy):
-        return gy * (self.output().data > 0)
+        xp = self.xp
+        gx = xp.empty_like(gy)
+        split_rows(lambda out, g, y: xp.multiply(g, y > 0, out=out), gx, gy, self.output().data)
+        return gx
 
 
 class LeakyReLU(Function):

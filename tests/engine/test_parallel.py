@@ -95,3 +95,29 @@ def test_importing_the_engine_first_shortens_openblas_spin_and_respects_the_user
     assert _fresh_python(f"import engine; {show}", OPENBLAS_THREAD_TIMEOUT="25") == "25"
     # NumPy already loaded: OpenBLAS has read its settings, so the engine leaves the variable alone
     assert _fresh_python(f"import numpy, engine; {show}") == "None"
+
+
+@pytest.mark.parametrize("value", [0.0, -np.inf])
+def test_split_padding_equals_numpy_pad(monkeypatch, value):
+    monkeypatch.setenv("MEDGRAD_NUM_THREADS", "2")
+    x = np.random.default_rng(1).standard_normal((8, 16, 40, 40)).astype(np.float32).swapaxes(0, 1)  # a view
+    pads = ((1, 2), (0, 3))
+    expected = np.pad(x, ((0, 0), (0, 0)) + pads, constant_values=value)
+    np.testing.assert_array_equal(im2col.pad_spatial(x, pads, value=value), expected)
+
+
+def test_split_relu_forward_and_backward_equal_the_one_thread_result(monkeypatch):
+    import engine
+
+    data = np.random.default_rng(2).standard_normal((64, 8, 32, 32)).astype(np.float32)  # 2 MB
+    results = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("MEDGRAD_NUM_THREADS", threads)
+        x = engine.tensor(data, requires_grad=True)
+        y = engine.relu(x)
+        (y * y).sum().backward()
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_array_equal(results[0][0], np.maximum(data, 0))
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    np.testing.assert_array_equal(results[1][1], results[0][1])
+    np.testing.assert_array_equal(results[0][1], 2 * np.maximum(data, 0))

@@ -48,7 +48,7 @@ import math
 import numpy as np
 
 from engine.backend import get_array_module
-from engine.parallel import split_run
+from engine.parallel import split_rows, split_run
 
 __all__ = [
     "UNFOLD_BUDGET_BYTES",
@@ -168,9 +168,10 @@ def col2im(cols, padded_size, kernel, stride, dilation):
     if _is_pointwise(kernel, stride) and tuple(padded_size) == tuple(out_size):
         return cols.reshape((c, n) + tuple(out_size))
     xp = get_array_module(cols)
-    xpad = xp.zeros((c, n, *padded_size), dtype=cols.dtype)
+    xpad = xp.empty((c, n, *padded_size), dtype=cols.dtype)
 
     def channels(a, b):
+        xpad[a:b] = 0
         for offset in kernel_offsets(kernel):
             xpad[(slice(a, b), slice(None)) + window(offset, stride, dilation, out_size)] += \
                 cols[(slice(a, b),) + offset]
@@ -233,10 +234,11 @@ def col2im_flat(cols, padded, kernel, dilation):
     length = prod(cols.shape[2 + nk :])
     cols = cols.reshape(c, prod(kernel), n, length)
     xp = get_array_module(cols)
-    out = xp.zeros((c, n, prod(padded)), dtype=cols.dtype)
+    out = xp.empty((c, n, prod(padded)), dtype=cols.dtype)
     offsets = _flat_offsets(kernel, dilation, padded)
 
     def channels(a, b):
+        out[a:b] = 0
         for k, off in enumerate(offsets):
             out[a:b, :, off : off + length] += cols[a:b, k]
     _by_channel(channels, cols)
@@ -263,10 +265,16 @@ def pad_spatial(x, pads, value=0.0):
         return x
     xp = get_array_module(x)
     # a filled buffer and one copy into its interior: 1.6x faster than xp.pad, which writes
-    # each border strip separately (measured on a ResNet-18 layer, 64 x 128 x 28 x 28)
+    # each border strip separately (measured on a ResNet-18 layer, 64 x 128 x 28 x 28); both
+    # passes split by channel over the cores for large arrays
     shape = x.shape[:2] + tuple(size + b + a for size, (b, a) in zip(x.shape[2:], pads))
-    out = xp.full(shape, value, dtype=x.dtype) if value else xp.zeros(shape, dtype=x.dtype)
-    out[(slice(None), slice(None)) + tuple(slice(b, b + size) for size, (b, _) in zip(x.shape[2:], pads))] = x
+    out = xp.empty(shape, dtype=x.dtype)
+    interior = (slice(None), slice(None)) + tuple(slice(b, b + size) for size, (b, _) in zip(x.shape[2:], pads))
+
+    def channels(block, source):  # block: (channels, N, *padded)
+        block[...] = value
+        block[interior] = source
+    split_rows(channels, out, x)
     return out
 
 
