@@ -121,3 +121,26 @@ def test_split_relu_forward_and_backward_equal_the_one_thread_result(monkeypatch
     np.testing.assert_array_equal(results[1][0], results[0][0])
     np.testing.assert_array_equal(results[1][1], results[0][1])
     np.testing.assert_array_equal(results[0][1], 2 * np.maximum(data, 0))
+
+
+def test_split_batch_norm_equals_the_one_thread_result(monkeypatch):
+    """Batch norm's forward and backward run per channel block over the cores for large inputs; the
+    blocks are independent, so the result is the one-thread result (4 MB input, both paths)."""
+    import engine
+    import engine.nn.functional as F
+
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((64, 16, 32, 32)).astype(np.float32)
+    w0, b0 = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    results = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("MEDGRAD_NUM_THREADS", threads)
+        x, w, b = (engine.tensor(a, requires_grad=True) for a in (data, w0, b0))
+        y = F.batch_norm(x, None, None, w, b, training=True)
+        (y * y * y).sum().backward()
+        results.append([y.detach().numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
+    for one, two in zip(*results):
+        np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-5)
+    mean, std = data.mean(axis=(0, 2, 3), keepdims=True), data.std(axis=(0, 2, 3), keepdims=True)
+    expected = (data - mean) / np.sqrt(std**2 + 1e-5) * w0.reshape(1, -1, 1, 1) + b0.reshape(1, -1, 1, 1)
+    np.testing.assert_allclose(results[1][0], expected, rtol=1e-4, atol=1e-4)

@@ -25,7 +25,10 @@ the batch statistics for evaluation, where it normalises with those instead.
 
 from __future__ import annotations
 
+import numpy as np
+
 from engine.autograd import Function
+from engine.parallel import split_run
 from engine.tensor import Tensor
 
 __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm", "Normalize"]
@@ -84,27 +87,67 @@ class Normalize(Function):
         lead = len(x_shape) - len(w_shape)
         return all(a < lead or w_shape[a - lead] == 1 for a in self.axes)
 
+    def _channel_split(self, x) -> bool:
+        """Whether the work can be split into independent channel blocks (axis 1 not normalised over,
+        per-slice weights): batch and instance norm. Then large host arrays run over the cores."""
+        return self.per_slice and x.ndim >= 2 and 1 not in self.axes
+
+    def _by_channel(self, fn, x, nbytes: int):
+        """fn(sl, psl) for channel blocks: sl indexes x-shaped (and stat-shaped) arrays, psl the
+        parameters (the channel axis of a (1, C, 1) view, or everything for a broadcast one)."""
+        if not self._channel_split(x):
+            fn(Ellipsis, lambda p: p)
+            return
+
+        def block(a, b):
+            sl = (slice(None), slice(a, b))
+
+            def psl(p):
+                axis = 1 - (x.ndim - p.ndim)  # parameters are aligned right against x
+                if axis < 0 or p.shape[axis] == 1:
+                    return p
+                return p[(slice(None),) * axis + (slice(a, b),)]
+            fn(sl, psl)
+        if type(x) is np.ndarray:
+            split_run(block, x.shape[1], nbytes)
+        else:
+            block(0, x.shape[1])
+
     def forward(self, x, *params):
         xp, axes = self.xp, self.axes
         n = _prod(x.shape[a] for a in axes)
         stat_shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
-        mean = _sum_to(xp, stat_shape, x) * (1.0 / n)
-        xc = x - mean
-        var = _sum_to(xp, stat_shape, xc, xc) * (1.0 / n)
-        inv_std = 1.0 / xp.sqrt(var + self.eps)
-        self.batch_mean, self.batch_var = mean, var
-        self.inv_std, self.n, self.stat_shape = inv_std, n, stat_shape
         w = params[0] if self.has_weight else None
         self.per_slice = w is None or self._per_slice(x.shape, w.shape)
+        self.n, self.stat_shape = n, stat_shape
         if self.per_slice:
-            self.xc = xc  # keep x - mean; xhat is folded into per-slice factors where needed
-            y = xc * (inv_std if w is None else inv_std * w)  # one pass with the folded scale
+            # per channel block (over the cores when large): mean, x - mean (kept: xhat is folded
+            # into per-slice factors where needed), biased variance, and y with the folded scale
+            mean, var = xp.empty(stat_shape, dtype=x.dtype), xp.empty(stat_shape, dtype=x.dtype)
+            inv_std = xp.empty(stat_shape, dtype=x.dtype)
+            xc, y = xp.empty_like(x), xp.empty_like(x)
+
+            def block(sl, psl):
+                mean[sl] = _sum_to(xp, mean[sl].shape, x[sl]) * (1.0 / n)
+                xp.subtract(x[sl], mean[sl], out=xc[sl])
+                var[sl] = _sum_to(xp, var[sl].shape, xc[sl], xc[sl]) * (1.0 / n)
+                inv_std[sl] = 1.0 / xp.sqrt(var[sl] + self.eps)
+                xp.multiply(xc[sl], inv_std[sl] if w is None else inv_std[sl] * psl(w), out=y[sl])
+                if self.has_bias:
+                    y[sl] += psl(params[-1])
+            self._by_channel(block, x, 3 * x.nbytes)
+            self.xc = xc
         else:
+            mean = _sum_to(xp, stat_shape, x) * (1.0 / n)
+            xc = x - mean
+            var = _sum_to(xp, stat_shape, xc, xc) * (1.0 / n)
+            inv_std = 1.0 / xp.sqrt(var + self.eps)
             xc *= inv_std  # xc is a fresh array: standardise it in place, it becomes xhat
             self.xhat = xc
             y = xc * w
-        if self.has_bias:
-            y += params[-1]  # y is a fresh array
+            if self.has_bias:
+                y += params[-1]  # y is a fresh array
+        self.batch_mean, self.batch_var, self.inv_std = mean, var, inv_std
         return y
 
     def _pack(self, gx, gw, gb):
@@ -127,14 +170,21 @@ class Normalize(Function):
         if self.per_slice:
             # gh = g w with w constant per slice: mean(gh) = w mean(g), mean(gh xhat) = w mean(g xhat)
             xc = self.xc
-            sum_g = _sum_to(xp, stat, g)  # also dL/db, per slice
-            sum_g_xhat = _sum_to(xp, stat, g, xc) * inv_std  # also dL/dw, per slice
-            if need_x:
-                # dL/dx = a (g - mean(g) - xhat mean(g xhat)) with a = w inv_std, xhat = xc inv_std
-                gx = xc * (inv_std * sum_g_xhat * (1.0 / n))
-                gx += sum_g * (1.0 / n)
-                xp.subtract(g, gx, out=gx)
-                gx *= inv_std if w is None else inv_std * w
+            sum_g = xp.empty(stat, dtype=g.dtype)  # also dL/db, per slice
+            sum_g_xhat = xp.empty(stat, dtype=g.dtype)  # also dL/dw, per slice
+            gx = xp.empty_like(xc) if need_x else None
+
+            def block(sl, psl):  # per channel block, over the cores when large
+                sum_g[sl] = _sum_to(xp, sum_g[sl].shape, g[sl])
+                sum_g_xhat[sl] = _sum_to(xp, sum_g_xhat[sl].shape, g[sl], xc[sl]) * inv_std[sl]
+                if need_x:
+                    # dL/dx = a (g - mean(g) - xhat mean(g xhat)) with a = w inv_std, xhat = xc inv_std
+                    out = gx[sl]
+                    xp.multiply(xc[sl], inv_std[sl] * sum_g_xhat[sl] * (1.0 / n), out=out)
+                    out += sum_g[sl] * (1.0 / n)
+                    xp.subtract(g[sl], out, out=out)
+                    out *= inv_std[sl] if w is None else inv_std[sl] * psl(w)
+            self._by_channel(block, xc, 3 * xc.nbytes)
             return gx, sum_g_xhat, sum_g  # the engine sums the per-slice values to w's and b's shapes
         xhat = self.xhat
         if need_x:
