@@ -10,9 +10,9 @@ import math
 
 from engine.autograd import Function
 from engine.backend import scipy_module
-from engine.parallel import split_rows
 from engine.ops._axes import normalize_axes, resolve_dim
 from engine.ops.math import erf, exp, minimum, where
+from engine.parallel import split_rows
 
 
 class ReLU(Function):
