@@ -108,23 +108,40 @@ class Sigmoid(Function):
         return gy * y * (1.0 - y)
 
     def backward_arrays(self, gy):
-        y = self.output().data
-        return gy * y * (1.0 - y)
+        xp = self.xp
+
+        def rows(out, g, y):  # in place in the output: no temporaries, over the cores when large
+            xp.subtract(1.0, y, out=out)
+            out *= y
+            out *= g
+        gx = xp.empty_like(gy)
+        split_rows(rows, gx, gy, self.output().data)
+        return gx
 
 
 class Tanh(Function):
     """y = tanh x.   dy/dx = 1 - y^2."""
 
     def forward(self, x):
-        return self.xp.tanh(x)
+        xp = self.xp
+        y = xp.empty_like(x)
+        split_rows(lambda out, x: xp.tanh(x, out=out), y, x)  # over the cores when large
+        return y
 
     def backward(self, gy):
         y = self.output()
         return gy * (1.0 - y * y)
 
     def backward_arrays(self, gy):
-        y = self.output().data
-        return gy * (1.0 - y * y)
+        xp = self.xp
+
+        def rows(out, g, y):  # in place in the output: no temporaries, over the cores when large
+            xp.multiply(y, y, out=out)
+            xp.subtract(1.0, out, out=out)
+            out *= g
+        gx = xp.empty_like(gy)
+        split_rows(rows, gx, gy, self.output().data)
+        return gx
 
 
 class Softplus(Function):

@@ -106,7 +106,12 @@ def test_split_padding_equals_numpy_pad(monkeypatch, value):
     np.testing.assert_array_equal(im2col.pad_spatial(x, pads, value=value), expected)
 
 
-def test_split_relu_forward_and_backward_equal_the_one_thread_result(monkeypatch):
+@pytest.mark.parametrize("name, value, slope", [
+    ("relu", lambda a: np.maximum(a, 0), lambda a: (a > 0).astype(a.dtype)),
+    ("tanh", np.tanh, lambda a: 1 - np.tanh(a) ** 2),
+    ("sigmoid", lambda a: 0.5 * (np.tanh(0.5 * a) + 1), lambda a: 0.25 * (1 - np.tanh(0.5 * a) ** 2)),
+])
+def test_split_activations_equal_the_one_thread_result(monkeypatch, name, value, slope):
     import engine
 
     data = np.random.default_rng(2).standard_normal((64, 8, 32, 32)).astype(np.float32)  # 2 MB
@@ -114,13 +119,13 @@ def test_split_relu_forward_and_backward_equal_the_one_thread_result(monkeypatch
     for threads in ("1", "2"):
         monkeypatch.setenv("MEDGRAD_NUM_THREADS", threads)
         x = engine.tensor(data, requires_grad=True)
-        y = engine.relu(x)
-        (y * y).sum().backward()
+        y = getattr(engine, name)(x)
+        (y * 3.0).sum().backward()
         results.append((y.detach().numpy(), x.grad.numpy()))
-    np.testing.assert_array_equal(results[0][0], np.maximum(data, 0))
     np.testing.assert_array_equal(results[1][0], results[0][0])
     np.testing.assert_array_equal(results[1][1], results[0][1])
-    np.testing.assert_array_equal(results[0][1], 2 * np.maximum(data, 0))
+    np.testing.assert_allclose(results[0][0], value(data), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(results[0][1], 3 * slope(data), rtol=1e-5, atol=1e-6)
 
 
 def test_split_batch_norm_equals_the_one_thread_result(monkeypatch):
