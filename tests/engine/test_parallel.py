@@ -92,6 +92,7 @@ def _fresh_python(code: str, **env) -> str:
 def test_importing_the_engine_first_shortens_openblas_spin_and_respects_the_users_value():
     show = "import os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
     assert _fresh_python(f"import engine; {show}") == parallel.BLAS_THREAD_TIMEOUT
+    assert _fresh_python(f"import tasks.runner; {show}") == parallel.BLAS_THREAD_TIMEOUT  # medgrad run's path
     assert _fresh_python(f"import engine; {show}", OPENBLAS_THREAD_TIMEOUT="25") == "25"
     # NumPy already loaded: OpenBLAS has read its settings, so the engine leaves the variable alone
     assert _fresh_python(f"import numpy, engine; {show}") == "None"
