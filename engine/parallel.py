@@ -33,7 +33,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["split_run", "split_rows", "num_threads", "shorten_blas_spin", "MIN_BYTES", "BLAS_THREAD_TIMEOUT"]
+__all__ = ["split_run", "split_rows", "large", "num_threads", "shorten_blas_spin", "MIN_BYTES", "BLAS_THREAD_TIMEOUT"]
 
 BLAS_THREAD_TIMEOUT = "20"  # log2 of the cycles OpenBLAS's idle threads spin before sleeping
 
@@ -89,13 +89,17 @@ def split_run(fn, total: int, nbytes: int) -> None:
 
 
 
+def large(array) -> bool:
+    """Whether an array is a host array big enough to be worth splitting (a cheap test, made before
+    any splitting machinery is set up, so that small tensors pay nothing for it)."""
+    return getattr(array, "nbytes", 0) >= MIN_BYTES and type(array).__module__ == "numpy"
+
+
 def split_rows(fn, out, *arrays) -> None:
     """fn(out[a:b], *(x[a:b] for x in arrays)) over blocks of the first axis, in parallel for large
     host arrays: an element-wise pass whose inputs have ``out``'s first axis (no broadcasting
     along it). Each block writes only its own rows of ``out``."""
-    import numpy as np  # here, not at the top: this module must load before NumPy does
-
-    if type(out) is not np.ndarray or out.ndim == 0:
+    if not large(out) or out.ndim == 0:
         fn(out, *arrays)
         return
     split_run(lambda a, b: fn(out[a:b], *(x[a:b] for x in arrays)), out.shape[0],

@@ -12,7 +12,7 @@ from engine.autograd import Function
 from engine.backend import scipy_module
 from engine.ops._axes import normalize_axes, resolve_dim
 from engine.ops.math import erf, exp, minimum, where
-from engine.parallel import split_rows
+from engine.parallel import large, split_rows
 
 
 class ReLU(Function):
@@ -20,17 +20,21 @@ class ReLU(Function):
 
     def forward(self, x):
         xp = self.xp
+        if not large(x):
+            return xp.maximum(x, 0)
         y = xp.empty_like(x)
-        split_rows(lambda out, x: xp.maximum(x, 0, out=out), y, x)  # over the cores when large
+        split_rows(lambda out, x: xp.maximum(x, 0, out=out), y, x)  # over the cores
         return y
 
     def backward(self, gy):
         return gy * (self.output().data > 0).astype(gy.dtype)
 
     def backward_arrays(self, gy):
-        xp = self.xp
+        xp, y = self.xp, self.output().data
+        if not large(gy):
+            return gy * (y > 0)
         gx = xp.empty_like(gy)
-        split_rows(lambda out, g, y: xp.multiply(g, y > 0, out=out), gx, gy, self.output().data)
+        split_rows(lambda out, g, y: xp.multiply(g, y > 0, out=out), gx, gy, y)  # over the cores
         return gx
 
 
@@ -124,8 +128,10 @@ class Tanh(Function):
 
     def forward(self, x):
         xp = self.xp
+        if not large(x):
+            return xp.tanh(x)
         y = xp.empty_like(x)
-        split_rows(lambda out, x: xp.tanh(x, out=out), y, x)  # over the cores when large
+        split_rows(lambda out, x: xp.tanh(x, out=out), y, x)  # over the cores
         return y
 
     def backward(self, gy):
