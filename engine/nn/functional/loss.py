@@ -203,8 +203,9 @@ class CrossEntropyFunction(Function):
         d loss_n / d x_nc = w_n (p_nc - [c = y_n])
 
     reduced like ``reduction`` (the mean divides by sum_n w_n, as PyTorch). The composed
-    version, ``nll_loss(log_softmax(x))``, records about fifteen graph nodes for what this op does
-    in one, which is most of a small model's bookkeeping (an MLP step: 29 nodes -> 15).
+    version, ``nll_loss(log_softmax(x))``, records seven graph nodes (log_softmax, gather, reshape,
+    negation, weighting, sum, division) for what this op does in one, and their backward passes:
+    with the fast paths of the other ops, an MLP training step went from 29 Function calls to 6.
     ``backward`` differentiates that composed version (so second derivatives work);
     ``backward_arrays`` is the formula above.
     """
