@@ -45,11 +45,32 @@ class LeakyReLU(Function):
         self.slope = negative_slope
 
     def forward(self, x):
-        return self.xp.where(x > 0, x, x * self.slope)
+        xp = self.xp
+        if not large(x):
+            return xp.where(x > 0, x, x * self.slope)
+        y = xp.empty_like(x)
+
+        def rows(out, x):  # over the cores: y = slope x, then x where positive
+            xp.multiply(x, self.slope, out=out)
+            xp.copyto(out, x, where=x > 0)
+        split_rows(rows, y, x)
+        return y
 
     def backward(self, gy):
         (x,) = self.inputs
         return gy * self.xp.where(x.data > 0, 1.0, self.slope).astype(gy.dtype)
+
+    def backward_arrays(self, gy):
+        xp, x = self.xp, self.inputs[0].data
+        if not large(gy):
+            return xp.where(x > 0, gy, gy * self.slope)
+        gx = xp.empty_like(gy)
+
+        def rows(out, g, x):
+            xp.multiply(g, self.slope, out=out)
+            xp.copyto(out, g, where=x > 0)
+        split_rows(rows, gx, gy, x)
+        return gx
 
 
 class ELU(Function):

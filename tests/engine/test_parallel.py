@@ -110,6 +110,7 @@ def test_split_padding_equals_numpy_pad(monkeypatch, value):
 @pytest.mark.parametrize("name, value, slope", [
     ("relu", lambda a: np.maximum(a, 0), lambda a: (a > 0).astype(a.dtype)),
     ("tanh", np.tanh, lambda a: 1 - np.tanh(a) ** 2),
+    ("leaky_relu", lambda a: np.where(a > 0, a, 0.01 * a), lambda a: np.where(a > 0, 1.0, 0.01).astype(a.dtype)),
     ("sigmoid", lambda a: 0.5 * (np.tanh(0.5 * a) + 1), lambda a: 0.25 * (1 - np.tanh(0.5 * a) ** 2)),
 ])
 def test_split_activations_equal_the_one_thread_result(monkeypatch, name, value, slope):
