@@ -207,42 +207,54 @@ def _flat_offsets(kernel, dilation, padded):
     return [sum(o * d * s for o, d, s in zip(offset, dilation, strides)) for offset in kernel_offsets(kernel)]
 
 
-def im2col_flat(xpad, kernel, dilation, grid):
+def im2col_flat(xpad, kernel, dilation, grid, span=None):
     """Stride-1 unfolding with contiguous runs.   xpad: (C, N, *padded) -> (C, *kernel, N, *grid).
 
     xpad must include the ``extra`` row of ``flat_grid``; grid positions outside the true
-    output hold values that the caller discards."""
+    output hold values that the caller discards. With ``span`` = (start, stop), only the grid
+    positions start..stop-1 (in flat, row-major order) are unfolded, as (C, prod(kernel), N,
+    stop - start): a volume too large to unfold at once is unfolded span by span."""
     c, n = xpad.shape[:2]
     flat = xpad.reshape(c, n, prod(xpad.shape[2:]))  # explicit size: -1 is ambiguous for an empty batch
-    length = prod(grid)
+    start, stop = (0, prod(grid)) if span is None else span
     xp = get_array_module(xpad)
-    cols = xp.empty((c, prod(kernel), n, length), dtype=xpad.dtype)
+    cols = xp.empty((c, prod(kernel), n, stop - start), dtype=xpad.dtype)
     offsets = _flat_offsets(kernel, dilation, xpad.shape[2:])
 
     def channels(a, b):
         for k, off in enumerate(offsets):
-            cols[a:b, k] = flat[a:b, :, off : off + length]
+            cols[a:b, k] = flat[a:b, :, off + start : off + stop]
     _by_channel(channels, cols)
-    return cols.reshape((c, *kernel, n, *grid))
+    return cols.reshape((c, *kernel, n, *grid)) if span is None else cols
 
 
-def col2im_flat(cols, padded, kernel, dilation):
+def col2im_flat(cols, padded, kernel, dilation, span=None, out=None):
     """Adjoint of ``im2col_flat``: (C, *kernel, N, *grid) -> (C, N, *padded), padded including
-    the extra row. Columns at discarded grid positions must be zero."""
+    the extra row. Columns at discarded grid positions must be zero.
+
+    With ``span`` (the columns of grid positions start..stop-1, shaped (C, prod(kernel), N,
+    stop - start) as ``im2col_flat`` gives them) the result is added into ``out`` (C, N, *padded),
+    which the caller zeroes once: the adjoint of unfolding span by span."""
     nk = len(kernel)
-    c, n = cols.shape[0], cols.shape[1 + nk]
-    length = prod(cols.shape[2 + nk :])
-    cols = cols.reshape(c, prod(kernel), n, length)
+    if span is None:
+        c, n = cols.shape[0], cols.shape[1 + nk]
+        start, stop = 0, prod(cols.shape[2 + nk :])
+        cols = cols.reshape(c, prod(kernel), n, stop)
+    else:
+        (c, _, n, _), (start, stop) = cols.shape, span
     xp = get_array_module(cols)
-    out = xp.empty((c, n, prod(padded)), dtype=cols.dtype)
+    fresh = out is None
+    flat = (xp.empty((c, n, prod(padded)), dtype=cols.dtype) if fresh
+            else out.reshape(c, n, prod(padded)))  # a view: out must be contiguous
     offsets = _flat_offsets(kernel, dilation, padded)
 
     def channels(a, b):
-        out[a:b] = 0
+        if fresh:
+            flat[a:b] = 0
         for k, off in enumerate(offsets):
-            out[a:b, :, off : off + length] += cols[a:b, k]
+            flat[a:b, :, off + start : off + stop] += cols[a:b, k]
     _by_channel(channels, cols)
-    return out.reshape((c, n, *padded))
+    return flat.reshape((c, n, *padded))
 
 
 def _by_channel(fn, cols):

@@ -205,15 +205,27 @@ class ConvNd(Function):
             (before, after), rest = self.pads[0], self.pads[1:]
             self.unfold_pads = ((before, after + extra),) + rest
 
-    def _unfold(self, xc):
-        """(C, n, *in) -> (G, C/G * K, n * prod(grid)): the columns of a chunk of samples."""
+    def _unfold(self, xc, span=None, xpad=None):
+        """(C, n, *in) -> (G, C/G * K, n * prod(grid)): the columns of a chunk of samples (of the
+        grid positions in ``span`` only, when given: see ``_spans``). ``xpad``: the chunk already padded."""
         c, n = xc.shape[:2]
-        xpad = im2col.pad_spatial(xc, self.unfold_pads)
+        if xpad is None:
+            xpad = im2col.pad_spatial(xc, self.unfold_pads)
         if self.flat:
-            cols = im2col.im2col_flat(xpad, self.kernel, self.dilation, self.grid)
+            cols = im2col.im2col_flat(xpad, self.kernel, self.dilation, self.grid, span)
         else:
             cols = im2col.im2col(xpad, self.kernel, self.stride, self.dilation, self.out_size)
-        return cols.reshape(self.groups, (c // self.groups) * im2col.prod(self.kernel), n * im2col.prod(self.grid))
+        length = im2col.prod(self.grid) if span is None else span[1] - span[0]
+        return cols.reshape(self.groups, (c // self.groups) * im2col.prod(self.kernel), n * length)
+
+    def _spans(self, per_sample: int, p: int):
+        """Grid spans for unfolding one sample in parts, or None. A 3-D volume can unfold to more than
+        the budget on its own (32 channels x 27 offsets x 64^3 positions: 0.9 GB), so a stride-1 layer
+        (flat grid: each span of positions is a contiguous run per offset) unfolds it span by span."""
+        if not self.flat or per_sample <= im2col.UNFOLD_BUDGET_BYTES:
+            return None
+        step = max(1, p * im2col.UNFOLD_BUDGET_BYTES // per_sample)
+        return [(a, min(a + step, p)) for a in range(0, p, step)]
 
     def _fold(self, gcols, in_size):
         """(C, *kernel, n, *grid) -> (C, n, *in): col2im, then drop the padding."""
@@ -239,9 +251,19 @@ class ConvNd(Function):
         xc = im2col.channels_first(x)
         per_sample = c * im2col.prod(self.kernel) * p * x.dtype.itemsize
         self.chunks = im2col.batch_chunks(n, per_sample)
+        self.spans = self._spans(per_sample, p)
         # keep the columns for the weight gradient when they are small enough, else recompute
         self.cols = [] if per_sample * n <= im2col.KEEP_COLUMNS_BYTES else None
-        y = xp.empty((g, o // g, n, p), dtype=x.dtype) if len(self.chunks) > 1 else None
+        if self.spans is not None:
+            y = xp.empty((g, o // g, n, p), dtype=x.dtype)
+            for chunk in self.chunks:
+                xpad = im2col.pad_spatial(xc[:, chunk], self.unfold_pads)
+                for start, stop in self.spans:
+                    cols = self._unfold(xc[:, chunk], (start, stop), xpad)
+                    y[:, :, chunk, start:stop] = xp.matmul(wm, cols).reshape(g, o // g, -1, stop - start)
+            self.chunks = []  # backward walks the spans instead (_backward_by_spans)
+        else:
+            y = xp.empty((g, o // g, n, p), dtype=x.dtype) if len(self.chunks) > 1 else None
         for chunk in self.chunks:
             cols = self._unfold(xc[:, chunk])
             if y is None:
@@ -280,8 +302,12 @@ class ConvNd(Function):
             gyc = full
         gyc = gyc.reshape(g, o // g, n, p)
         need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
-        gxc = xp.empty(xc.shape, dtype=x.dtype) if need_x and len(self.chunks) > 1 else None
-        gw = xp.zeros(wm.shape, dtype=w.dtype) if need_w else None
+        if self.spans is not None:
+            gxc, gw = self._backward_by_spans(xc, wm, gyc, need_x, need_w)
+            self.chunks = []
+        else:
+            gxc = xp.empty(xc.shape, dtype=x.dtype) if need_x and len(self.chunks) > 1 else None
+            gw = xp.zeros(wm.shape, dtype=w.dtype) if need_w else None
         for i, chunk in enumerate(self.chunks):
             gy_chunk = gyc[:, :, chunk].reshape(g, o // g, -1)  # (G, O/G, n * P)
             if need_w:
@@ -306,6 +332,34 @@ class ConvNd(Function):
             return gx, gw
         gb = gyc.sum(axis=(2, 3)).reshape(o) if self.inputs[2].requires_grad else None
         return gx, gw, gb
+
+
+    def _backward_by_spans(self, xc, wm, gyc, need_x, need_w):
+        """The backward products span by span, one sample at a time (see ``_spans``): the same
+        arithmetic as the loop in ``backward_arrays``, with col2im adding each span into the
+        sample's padded input gradient."""
+        xp = self.xp
+        c, n = xc.shape[:2]
+        g, o_g = wm.shape[:2]
+        padded = tuple(i + b + a for i, (b, a) in zip(xc.shape[2:], self.unfold_pads))
+        gxc = xp.empty(xc.shape, dtype=xc.dtype) if need_x else None
+        gw = xp.zeros(wm.shape, dtype=wm.dtype) if need_w else None
+        for s in range(n):
+            xpad = im2col.pad_spatial(xc[:, s : s + 1], self.unfold_pads) if need_w else None
+            gpad = xp.zeros((c, 1) + padded, dtype=xc.dtype) if need_x else None
+            for a, b in self.spans:
+                gy_span = gyc[:, :, s, a:b]  # (G, O/G, b - a)
+                if need_w:
+                    cols = self._unfold(xc[:, s : s + 1], (a, b), xpad)
+                    gw += xp.matmul(cols, gy_span.swapaxes(-1, -2)).swapaxes(-1, -2)
+                    del cols
+                if need_x:
+                    gcols = xp.matmul(wm.swapaxes(-1, -2), gy_span)  # (G, C/G * K, b - a)
+                    im2col.col2im_flat(gcols.reshape(c, im2col.prod(self.kernel), 1, b - a), padded, self.kernel,
+                                       self.dilation, span=(a, b), out=gpad)
+            if need_x:
+                gxc[:, s : s + 1] = im2col.crop_spatial(gpad, self.unfold_pads)
+        return gxc, gw
 
 
 class ConvTransposeNd(Function):
