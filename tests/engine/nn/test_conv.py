@@ -40,6 +40,31 @@ def _inputs(nd, n, c_in, c_out, size, kernel, kw, device, bias=True):
     return x, w, b
 
 
+def _outputs_and_grads(forward, *tensors):
+    """[y, dL/dt for each tensor] for L = sum(y^2) / 2, the gradients cleared again afterwards."""
+    y = forward()
+    y.backward(engine.ones_like(y) * y.detach())
+    grads = [t.grad.numpy() for t in tensors]
+    for t in tensors:
+        t.grad = None
+    return [y.detach().numpy()] + grads
+
+
+def _peak_extra_memory(conv, x):
+    """(forward, forward + backward) peak of the memory NumPy allocates beyond what was live, bytes."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        y = conv(x)
+        forward_peak = tracemalloc.get_traced_memory()[1] - base
+        y.backward(engine.ones_like(y))
+        return forward_peak, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
 def test_gradients_of_input_weight_and_bias_match_finite_differences(config, device):
     nd, *shape, kw = config
@@ -84,12 +109,7 @@ def test_chunked_batches_give_the_same_results_as_one_unfold(keep, device, monke
     x, w, b = _inputs(2, 5, 4, 6, (6, 5), (3, 3), dict(groups=2), device)
 
     def run():
-        y = F.conv2d(x, w, b, stride=(1, 2), padding=1, groups=2)
-        y.backward(engine.ones_like(y) * y.detach())
-        grads = [t.grad.numpy() for t in (x, w, b)]
-        for t in (x, w, b):
-            t.grad = None
-        return [y.detach().numpy()] + grads
+        return _outputs_and_grads(lambda: F.conv2d(x, w, b, stride=(1, 2), padding=1, groups=2), x, w, b)
 
     whole = run()
     monkeypatch.setattr(_im2col, "UNFOLD_BUDGET_BYTES", 1000)
@@ -205,21 +225,11 @@ def test_other_bad_arguments():
 def test_memory_stays_within_the_unfold_budget(monkeypatch):
     """With a 1 MB budget, a batch whose columns would take 5 MB is processed in chunks: the
     peak extra memory stays near the budget (unchunked: 5.4 MB forward, 11.8 MB in total)."""
-    import tracemalloc
-
     monkeypatch.setattr(_im2col, "UNFOLD_BUDGET_BYTES", 2**20)
     monkeypatch.setattr(_im2col, "KEEP_COLUMNS_BYTES", 2**21)  # 5 MB of columns are not kept
     conv = nn.Conv2d(8, 8, 3, padding=1)
     x = engine.randn(16, 8, 32, 32, requires_grad=True)  # 0.5 MB; 3x3 columns: ~5 MB
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        y = conv(x)
-        forward_peak = tracemalloc.get_traced_memory()[1] - base
-        y.backward(engine.ones_like(y))
-        total_peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    forward_peak, total_peak = _peak_extra_memory(conv, x)
     assert forward_peak < 2.5 * 2**20
     assert total_peak < 5 * 2**20
 
@@ -236,12 +246,7 @@ def test_a_sample_larger_than_the_budget_is_unfolded_span_by_span_with_the_same_
     conv = F.conv2d if nd == 2 else F.conv3d
 
     def run():
-        y = conv(x, w, b, padding=padding, dilation=dilation, groups=groups)
-        y.backward(engine.ones_like(y) * y.detach())
-        grads = [t.grad.numpy() for t in (x, w, b)]
-        for t in (x, w, b):
-            t.grad = None
-        return [y.detach().numpy()] + grads
+        return _outputs_and_grads(lambda: conv(x, w, b, padding=padding, dilation=dilation, groups=groups), x, w, b)
 
     whole = run()
     monkeypatch.setattr(_im2col, "UNFOLD_BUDGET_BYTES", 700)  # a sample's columns: 2.5-60 KB: several spans
@@ -261,20 +266,10 @@ def test_span_unfolding_bounds_the_memory_of_one_large_volume(monkeypatch):
     """One 3-D sample whose 3x3x3 columns take 3.4 MB, under a 0.5 MB budget: the extra memory stays near
     the budget plus the padded input, output and gradient (measured 1.3 MB forward, 1.9 MB in all;
     unfolded at once: 4.2 and 4.6 MB)."""
-    import tracemalloc
-
     monkeypatch.setattr(_im2col, "UNFOLD_BUDGET_BYTES", 2**19)
     monkeypatch.setattr(_im2col, "KEEP_COLUMNS_BYTES", 0)
     conv = nn.Conv3d(4, 4, 3, padding=1)
     x = engine.randn(1, 4, 20, 20, 20, requires_grad=True)  # 128 KB; columns: 27 x 4 x 20 x 22 x 22 x 4 B
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        y = conv(x)
-        forward_peak = tracemalloc.get_traced_memory()[1] - base
-        y.backward(engine.ones_like(y))
-        total_peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    forward_peak, total_peak = _peak_extra_memory(conv, x)
     assert forward_peak < 1.6 * 2**20
     assert total_peak < 2.5 * 2**20
