@@ -151,3 +151,28 @@ def test_split_batch_norm_equals_the_one_thread_result(monkeypatch):
     mean, std = data.mean(axis=(0, 2, 3), keepdims=True), data.std(axis=(0, 2, 3), keepdims=True)
     expected = (data - mean) / np.sqrt(std**2 + 1e-5) * w0.reshape(1, -1, 1, 1) + b0.reshape(1, -1, 1, 1)
     np.testing.assert_allclose(results[1][0], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_split_eval_batch_norm_equals_the_one_thread_result(monkeypatch):
+    """Evaluation-mode batch norm (given statistics) is one per-channel affine pass, split by channel
+    blocks over the cores; results and gradients as with one thread, and as the formula."""
+    import engine
+    import engine.nn.functional as F
+
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal((64, 16, 32, 32)).astype(np.float32)
+    mean, var = rng.standard_normal(16).astype(np.float32), rng.random(16).astype(np.float32) + 0.5
+    w0, b0 = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    results = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("MEDGRAD_NUM_THREADS", threads)
+        x, w, b = (engine.tensor(a, requires_grad=True) for a in (data, w0, b0))
+        y = F.batch_norm(x, engine.tensor(mean), engine.tensor(var), w, b, training=False)
+        (y * y).sum().backward()
+        results.append([y.detach().numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
+    for one, two in zip(*results):
+        np.testing.assert_allclose(two, one, rtol=1e-6, atol=1e-6)
+    c = (1, -1, 1, 1)
+    expected = (data - mean.reshape(c)) / np.sqrt(var.reshape(c) + 1e-5) * w0.reshape(c) + b0.reshape(c)
+    np.testing.assert_allclose(results[1][0], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(results[1][3], 2 * expected.sum(axis=(0, 2, 3)), rtol=1e-3)
