@@ -43,8 +43,10 @@ not convert a wrong type silently. A short example, y = x * sin(x)::
     y = XSinX()(x)
 
 Heavy ops (convolution, pooling, resampling, the fused recurrent layers, normalisation, the
-linear layer) keep their hand-tuned array code in ``backward_arrays`` and write ``backward``
-with other Functions: convolution's input gradient is a transposed convolution and its
+linear layer, the fused cross-entropy) keep their hand-tuned array code in ``backward_arrays``, and
+the common element-wise ops (add, mul, relu, tanh, ...) have one-line array twins, which keep the
+Tensor bookkeeping out of every ordinary backward step. Their ``backward`` is written with other
+Functions: convolution's input gradient is a transposed convolution and its
 weight gradient a product with ``unfold(x)``; the fused recurrences differentiate their
 composed equations (``derivative_of``, below).
 """
