@@ -159,8 +159,90 @@ def _copy_weights(ours, theirs):
     theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
 
 
+# ------------------------------------------------------------------------------ a peer: DeZero
+PEER_CASES = ("mlp", "conv", "op_add", "op_chain")  # what DeZero 0.0.13 expresses directly
+
+
+def _dezero():
+    """DeZero (Saito, "Deep Learning from Scratch 3"; the `bench` extra), or None. Its last release,
+    0.0.13, predates NumPy 1.24 and still names ``np.int``: the alias is restored here, in the DeZero
+    worker's own process, before it is imported."""
+    if not hasattr(np, "int"):
+        np.int = int  # noqa: NPY001 - DeZero 0.0.13 needs the removed alias
+    try:
+        import dezero
+    except ImportError:
+        return None
+    return dezero
+
+
+def _build_dezero(case: str):
+    dz = _dezero()
+    if dz is None:
+        raise SystemExit("dezero is not installed (pip install -e .[bench])")
+    if case not in PEER_CASES:
+        raise SystemExit(f"the DeZero column has the cases {', '.join(PEER_CASES)}, not {case}")
+    import dezero.functions as DF
+    import dezero.layers as DL
+
+    rng = np.random.default_rng(0)
+    engine.manual_seed(0)
+    if case == "mlp":
+        ours = _mlp(nn)
+        x = rng.normal(size=(128, 784)).astype(np.float32)
+        y = rng.integers(0, 10, 128)
+        layers = [DL.Linear(m.out_features, in_size=m.in_features) for m in ours if isinstance(m, nn.Linear)]
+        for layer, m in zip(layers, [m for m in ours if isinstance(m, nn.Linear)]):
+            layer.W.data, layer.b.data = m.weight.data.T.copy(), m.bias.data.copy()  # DeZero: x @ W
+        model = dz.Model()
+        for i, layer in enumerate(layers):
+            setattr(model, f"l{i}", layer)
+        opt = dz.optimizers.SGD(lr=0.01).setup(model)
+
+        def step():
+            h = x
+            for layer in layers[:-1]:
+                h = DF.relu(layer(h))
+            loss = DF.softmax_cross_entropy(layers[-1](h), y)
+            model.cleargrads()
+            loss.backward()
+            opt.update()
+        return step
+    if case == "conv":
+        ours = nn.Conv2d(32, 64, 3, padding=1)
+        conv = DL.Conv2d(64, 3, stride=1, pad=1, in_channels=32)
+        conv.W.data, conv.b.data = ours.weight.data.copy(), ours.bias.data.copy()
+        x = dz.Variable(rng.normal(size=(32, 32, 64, 64)).astype(np.float32))
+        g = rng.normal(size=(32, 64, 64, 64)).astype(np.float32)
+
+        def step():
+            x.cleargrad()
+            conv.cleargrads()
+            y = conv(x)
+            y.grad = dz.Variable(g)
+            y.backward()
+        return step
+    n = 4 if case == "op_add" else 64
+    a = dz.Variable(rng.normal(size=n).astype(np.float32))
+    b = dz.Variable(rng.normal(size=n).astype(np.float32))
+
+    def chain(a, b):
+        h = a
+        for _ in range(5):
+            h = DF.tanh(h * b + a) - b
+        return h
+
+    def step():
+        a.cleargrad()
+        b.cleargrad()
+        DF.sum(a + b if case == "op_add" else chain(a, b)).backward()
+    return step
+
+
 def build(case: str, framework: str):
     """A zero-argument callable running one step of ``case`` in ``framework``."""
+    if framework == "dezero":
+        return _build_dezero(case)
     rng = np.random.default_rng(0)
     torch = harness.torch_or_none() if framework == "torch" else None
     engine.manual_seed(0)
@@ -271,7 +353,14 @@ def build(case: str, framework: str):
 
 
 def derived_figures(results, args) -> None:
-    """The convolution's GFLOP/s next to the GEMM's, both measured in their own processes."""
+    """The convolution's GFLOP/s next to the GEMM's, both measured in their own processes; and the
+    DeZero column when it was asked for (``--frameworks medgrad,torch,dezero``)."""
+    peers = [(case, r) for case, r in results.items() if "median_s" in r.get("dezero", {})]
+    if peers:
+        print("| case | medgrad ms | DeZero 0.0.13 ms | DeZero / medgrad |\n|---|---|---|---|")
+        for case, r in peers:
+            m, d = r["medgrad"]["median_s"], r["dezero"]["median_s"]
+            print(f"| {CASES[case]} | {m * 1e3:.2f} | {d * 1e3:.2f} | {d / m:.2f}x |")
     conv, gemm = results.get("conv", {}).get("medgrad", {}), results.get("gemm", {}).get("medgrad", {})
     if "median_s" in conv and "median_s" in gemm:
         conv_gflops, gemm_gflops = CONV_FLOPS / conv["median_s"] / 1e9, 2 * 1024**3 / gemm["median_s"] / 1e9
