@@ -2,7 +2,7 @@
 
 NumPy runs every ufunc and every copy on one thread; only its BLAS (matrix products) uses the
 other cores. In a convolutional network a third of a training step is such single-threaded work
-(im2col and col2im copies, padding), so on a 2-core machine one core idles through it while
+(im2col and col2im copies, padding, normalisation, activations), so on a 2-core machine one core idles through it while
 PyTorch's kernels use both. NumPy releases the GIL inside those loops, so Python threads that
 each handle a slice of the array do run in parallel.
 
@@ -41,6 +41,7 @@ BLAS_THREAD_TIMEOUT = "20"  # log2 of the cycles OpenBLAS's idle threads spin be
 MIN_BYTES = 1 << 20
 
 _pool: ThreadPoolExecutor | None = None
+_pool_workers = 0
 _lock = threading.Lock()
 
 
@@ -65,10 +66,11 @@ def num_threads() -> int:
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool
+    """The shared pool of helper threads (rebuilt if the thread count changed)."""
+    global _pool, _pool_workers
     with _lock:
-        if _pool is None or _pool._max_workers != workers:
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medgrad")
+        if _pool is None or _pool_workers != workers:
+            _pool, _pool_workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medgrad"), workers
         return _pool
 
 
@@ -86,7 +88,6 @@ def split_run(fn, total: int, nbytes: int) -> None:
     finally:
         for future in futures:
             future.result()  # re-raises a worker's exception here
-
 
 
 def large(array) -> bool:
