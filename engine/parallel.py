@@ -6,14 +6,15 @@ other cores. In a convolutional network a third of a training step is such singl
 PyTorch's kernels use both. NumPy releases the GIL inside those loops, so Python threads that
 each handle a slice of the array do run in parallel.
 
-``split_run(fn, total, nbytes)`` calls ``fn(start, stop)`` on contiguous parts of ``range(total)``
+``split_run(fn, total, like)`` calls ``fn(start, stop)`` on contiguous parts of ``range(total)``
 (say, ranges of channels), one part per thread, the calling thread taking the first, and returns
-when all are done. Parts must write disjoint memory. Small jobs run in the calling thread: a
-hand-off to another thread costs ~20-50 us, more than it saves below ``MIN_BYTES``.
+when all are done. Parts must write disjoint memory. ``like`` is the largest array the parts work
+on: when it is small (a hand-off to another thread costs ~20-50 us, more than it saves below
+``MIN_BYTES``) or not a NumPy array, ``fn(0, total)`` runs in the calling thread. ``split_rows``
+and ``map_rows`` do the same for element-wise passes over the rows of arrays.
 
 How many threads: ``MEDGRAD_NUM_THREADS`` if set, else ``OMP_NUM_THREADS`` (the setting the
 benchmarks give every framework), else the number of cores; 1 switches the splitting off.
-Only host (NumPy) arrays are split; CuPy and the strict backend call ``fn(0, total)`` once.
 
 The BLAS's idle threads. After a matrix product OpenBLAS keeps its worker threads spinning for
 2^28 cycles (~0.1 s) in case another product follows; a copy split over two cores in that window
@@ -33,7 +34,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["split_run", "split_rows", "large", "num_threads", "shorten_blas_spin", "MIN_BYTES", "BLAS_THREAD_TIMEOUT"]
+__all__ = ["split_run", "split_rows", "map_rows", "large", "num_threads", "shorten_blas_spin", "MIN_BYTES",
+           "BLAS_THREAD_TIMEOUT"]
 
 BLAS_THREAD_TIMEOUT = "20"  # log2 of the cycles OpenBLAS's idle threads spin before sleeping
 
@@ -74,10 +76,15 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def split_run(fn, total: int, nbytes: int) -> None:
+def large(array) -> bool:
+    """Whether an array is a host array big enough to be worth splitting (a cheap test)."""
+    return getattr(array, "nbytes", 0) >= MIN_BYTES and type(array).__module__ == "numpy"
+
+
+def split_run(fn, total: int, like) -> None:
     """fn(start, stop) over [0, total) in one contiguous part per thread (see the module docstring)."""
-    k = min(num_threads(), total)
-    if k <= 1 or nbytes < MIN_BYTES:
+    k = min(num_threads(), total) if large(like) else 1
+    if k <= 1:
         fn(0, total)
         return
     bounds = [total * i // k for i in range(k + 1)]
@@ -90,21 +97,22 @@ def split_run(fn, total: int, nbytes: int) -> None:
             future.result()  # re-raises a worker's exception here
 
 
-def large(array) -> bool:
-    """Whether an array is a host array big enough to be worth splitting (a cheap test, made before
-    any splitting machinery is set up, so that small tensors pay nothing for it)."""
-    return getattr(array, "nbytes", 0) >= MIN_BYTES and type(array).__module__ == "numpy"
-
-
 def split_rows(fn, out, *arrays) -> None:
     """fn(out[a:b], *(x[a:b] for x in arrays)) over blocks of the first axis, in parallel for large
     host arrays: an element-wise pass whose inputs have ``out``'s first axis (no broadcasting
     along it). Each block writes only its own rows of ``out``."""
-    if not large(out) or out.ndim == 0:
+    if not large(out) or out.ndim == 0:  # the common small case, without building the closure
         fn(out, *arrays)
         return
-    split_run(lambda a, b: fn(out[a:b], *(x[a:b] for x in arrays)), out.shape[0],
-              out.nbytes + sum(x.nbytes for x in arrays))
+    split_run(lambda a, b: fn(out[a:b], *(x[a:b] for x in arrays)), out.shape[0], out)
+
+
+def map_rows(xp, fn, *arrays):
+    """A new array shaped (and laid out) like ``arrays[0]``, filled by fn(out, *arrays) block by block
+    as ``split_rows`` does: one element-wise op, written once, split over the cores when large."""
+    out = xp.empty_like(arrays[0])
+    split_rows(fn, out, *arrays)
+    return out
 
 
 shorten_blas_spin()  # on import: engine/__init__.py imports this module before anything loads NumPy

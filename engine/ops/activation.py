@@ -12,7 +12,7 @@ from engine.autograd import Function
 from engine.backend import scipy_module
 from engine.ops._axes import normalize_axes, resolve_dim
 from engine.ops.math import erf, exp, minimum, where
-from engine.parallel import large, split_rows
+from engine.parallel import map_rows
 
 
 class ReLU(Function):
@@ -20,22 +20,14 @@ class ReLU(Function):
 
     def forward(self, x):
         xp = self.xp
-        if not large(x):
-            return xp.maximum(x, 0)
-        y = xp.empty_like(x)
-        split_rows(lambda out, x: xp.maximum(x, 0, out=out), y, x)  # over the cores
-        return y
+        return map_rows(xp, lambda out, x: xp.maximum(x, 0, out=out), x)  # over the cores when large
 
     def backward(self, gy):
         return gy * (self.output().data > 0).astype(gy.dtype)
 
     def backward_arrays(self, gy):
-        xp, y = self.xp, self.output().data
-        if not large(gy):
-            return gy * (y > 0)
-        gx = xp.empty_like(gy)
-        split_rows(lambda out, g, y: xp.multiply(g, y > 0, out=out), gx, gy, y)  # over the cores
-        return gx
+        xp = self.xp
+        return map_rows(xp, lambda out, g, y: xp.multiply(g, y > 0, out=out), gy, self.output().data)
 
 
 class LeakyReLU(Function):
@@ -44,33 +36,20 @@ class LeakyReLU(Function):
     def __init__(self, negative_slope=0.01):
         self.slope = negative_slope
 
-    def forward(self, x):
-        xp = self.xp
-        if not large(x):
-            return xp.where(x > 0, x, x * self.slope)
-        y = xp.empty_like(x)
+    def _select(self, out, positive, v):
+        """out = v where positive, slope * v elsewhere (in place: no temporaries but the mask)."""
+        self.xp.multiply(v, self.slope, out=out)
+        self.xp.copyto(out, v, where=positive > 0)
 
-        def rows(out, x):  # over the cores: y = slope x, then x where positive
-            xp.multiply(x, self.slope, out=out)
-            xp.copyto(out, x, where=x > 0)
-        split_rows(rows, y, x)
-        return y
+    def forward(self, x):
+        return map_rows(self.xp, lambda out, x: self._select(out, x, x), x)  # over the cores when large
 
     def backward(self, gy):
         (x,) = self.inputs
         return gy * self.xp.where(x.data > 0, 1.0, self.slope).astype(gy.dtype)
 
     def backward_arrays(self, gy):
-        xp, x = self.xp, self.inputs[0].data
-        if not large(gy):
-            return xp.where(x > 0, gy, gy * self.slope)
-        gx = xp.empty_like(gy)
-
-        def rows(out, g, x):
-            xp.multiply(g, self.slope, out=out)
-            xp.copyto(out, g, where=x > 0)
-        split_rows(rows, gx, gy, x)
-        return gx
+        return map_rows(self.xp, lambda out, g, x: self._select(out, x, g), gy, self.inputs[0].data)
 
 
 class ELU(Function):
@@ -139,9 +118,7 @@ class Sigmoid(Function):
             xp.subtract(1.0, y, out=out)
             out *= y
             out *= g
-        gx = xp.empty_like(gy)
-        split_rows(rows, gx, gy, self.output().data)
-        return gx
+        return map_rows(xp, rows, gy, self.output().data)
 
 
 class Tanh(Function):
@@ -149,11 +126,7 @@ class Tanh(Function):
 
     def forward(self, x):
         xp = self.xp
-        if not large(x):
-            return xp.tanh(x)
-        y = xp.empty_like(x)
-        split_rows(lambda out, x: xp.tanh(x, out=out), y, x)  # over the cores
-        return y
+        return map_rows(xp, lambda out, x: xp.tanh(x, out=out), x)  # over the cores when large
 
     def backward(self, gy):
         y = self.output()
@@ -166,9 +139,7 @@ class Tanh(Function):
             xp.multiply(y, y, out=out)
             xp.subtract(1.0, out, out=out)
             out *= g
-        gx = xp.empty_like(gy)
-        split_rows(rows, gx, gy, self.output().data)
-        return gx
+        return map_rows(xp, rows, gy, self.output().data)
 
 
 class Softplus(Function):

@@ -24,20 +24,24 @@ def test_a_large_job_is_split_into_disjoint_parts_covering_the_range_once(monkey
         seen.append((a, b))
         threads.add(threading.current_thread().name)
 
-    parallel.split_run(part, 10, parallel.MIN_BYTES)
+    parallel.split_run(part, 10, np.empty(parallel.MIN_BYTES, np.uint8))
     assert sorted(seen) == [(0, 3), (3, 6), (6, 10)]
     # the caller does a part, pool threads the others (an idle pool thread may take two quick parts)
     assert len(threads) >= 2 and threading.current_thread().name in threads
 
 
-def test_a_small_job_or_one_thread_runs_in_the_caller_in_one_part(monkeypatch):
+def test_a_small_job_a_device_array_or_one_thread_runs_in_the_caller_in_one_part(monkeypatch):
+    import engine
+
     calls = []
     monkeypatch.setenv("MEDGRAD_NUM_THREADS", "2")
-    parallel.split_run(lambda a, b: calls.append((a, b, threading.current_thread().name)), 8, parallel.MIN_BYTES - 1)
+    record = lambda a, b: calls.append((a, b, threading.current_thread().name))  # noqa: E731
+    parallel.split_run(record, 8, np.empty(parallel.MIN_BYTES - 1, np.uint8))  # small
+    parallel.split_run(record, 8, engine.tensor(np.empty(parallel.MIN_BYTES, np.uint8), device="strict").data)
     monkeypatch.setenv("MEDGRAD_NUM_THREADS", "1")
-    parallel.split_run(lambda a, b: calls.append((a, b, threading.current_thread().name)), 8, 1 << 30)
+    parallel.split_run(record, 8, np.empty(parallel.MIN_BYTES, np.uint8))
     main = threading.current_thread().name
-    assert calls == [(0, 8, main), (0, 8, main)]
+    assert calls == [(0, 8, main)] * 3
 
 
 def test_a_workers_exception_reaches_the_caller(monkeypatch):
@@ -48,7 +52,7 @@ def test_a_workers_exception_reaches_the_caller(monkeypatch):
             raise ValueError("second half failed")
 
     with pytest.raises(ValueError, match="second half failed"):
-        parallel.split_run(part, 4, parallel.MIN_BYTES)
+        parallel.split_run(part, 4, np.empty(parallel.MIN_BYTES, np.uint8))
 
 
 def test_thread_count_comes_from_medgrad_then_omp_then_the_cores(monkeypatch):

@@ -45,8 +45,6 @@ from __future__ import annotations
 import itertools
 import math
 
-import numpy as np
-
 from engine.backend import get_array_module
 from engine.parallel import split_rows, split_run
 
@@ -260,10 +258,7 @@ def col2im_flat(cols, padded, kernel, dilation, span=None, out=None):
 def _by_channel(fn, cols):
     """Run fn(first, last) over the channel axis, split across the cores for large host arrays
     (engine/parallel.py): the copies are independent per channel, so the parts never overlap."""
-    if type(cols) is np.ndarray:
-        split_run(fn, cols.shape[0], cols.nbytes)
-    else:
-        fn(0, cols.shape[0])
+    split_run(fn, cols.shape[0], cols)
 
 
 def channels_first(x):

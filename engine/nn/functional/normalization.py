@@ -25,8 +25,6 @@ the batch statistics for evaluation, where it normalises with those instead.
 
 from __future__ import annotations
 
-import numpy as np
-
 from engine.autograd import Function
 from engine.parallel import split_run
 from engine.tensor import Tensor
@@ -92,7 +90,7 @@ class Normalize(Function):
         per-slice weights): batch and instance norm. Then large host arrays run over the cores."""
         return self.per_slice and x.ndim >= 2 and 1 not in self.axes
 
-    def _by_channel(self, fn, x, nbytes: int):
+    def _by_channel(self, fn, x):
         """fn(sl, psl) for channel blocks: sl indexes x-shaped (and stat-shaped) arrays, psl the
         parameters (the channel axis of a (1, C, 1) view, or everything for a broadcast one)."""
         if not self._channel_split(x):
@@ -108,10 +106,7 @@ class Normalize(Function):
                     return p
                 return p[(slice(None),) * axis + (slice(a, b),)]
             fn(sl, psl)
-        if type(x) is np.ndarray:
-            split_run(block, x.shape[1], nbytes)
-        else:
-            block(0, x.shape[1])
+        split_run(block, x.shape[1], x)
 
     def forward(self, x, *params):
         xp, axes = self.xp, self.axes
@@ -135,7 +130,7 @@ class Normalize(Function):
                 xp.multiply(xc[sl], inv_std[sl] if w is None else inv_std[sl] * psl(w), out=y[sl])
                 if self.has_bias:
                     y[sl] += psl(params[-1])
-            self._by_channel(block, x, 3 * x.nbytes)
+            self._by_channel(block, x)
             self.xc = xc
         else:
             mean = _sum_to(xp, stat_shape, x) * (1.0 / n)
@@ -184,7 +179,7 @@ class Normalize(Function):
                     out += sum_g[sl] * (1.0 / n)
                     xp.subtract(g[sl], out, out=out)
                     out *= inv_std[sl] if w is None else inv_std[sl] * psl(w)
-            self._by_channel(block, xc, 3 * xc.nbytes)
+            self._by_channel(block, xc)
             return gx, sum_g_xhat, sum_g  # the engine sums the per-slice values to w's and b's shapes
         xhat = self.xhat
         if need_x:
@@ -218,10 +213,7 @@ class ChannelAffine(Function):
         def block(a, b):
             xp.multiply(x[:, a:b], scale[:, a:b], out=y[:, a:b])
             y[:, a:b] += shift[:, a:b]
-        if type(x) is np.ndarray:
-            split_run(block, x.shape[1], 2 * x.nbytes)
-        else:
-            block(0, x.shape[1])
+        split_run(block, x.shape[1], x)
         return y
 
     def backward(self, gy):
@@ -243,10 +235,7 @@ class ChannelAffine(Function):
                 g_scale[:, a:b] = _sum_to(xp, g_scale[:, a:b].shape, gy[:, a:b], x[:, a:b])
             if need_shift:
                 g_shift[:, a:b] = _sum_to(xp, g_shift[:, a:b].shape, gy[:, a:b])
-        if type(gy) is np.ndarray:
-            split_run(block, gy.shape[1], 2 * gy.nbytes)
-        else:
-            block(0, gy.shape[1])
+        split_run(block, gy.shape[1], gy)
         return gx, g_scale, g_shift
 
 
