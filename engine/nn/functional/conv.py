@@ -254,24 +254,22 @@ class ConvNd(Function):
         self.spans = self._spans(per_sample, p)
         # keep the columns for the weight gradient when they are small enough, else recompute
         self.cols = [] if per_sample * n <= im2col.KEEP_COLUMNS_BYTES else None
-        if self.spans is not None:
+        if self.spans is not None:  # one sample at a time, in spans of grid positions
             y = xp.empty((g, o // g, n, p), dtype=x.dtype)
-            for chunk in self.chunks:
-                xpad = im2col.pad_spatial(xc[:, chunk], self.unfold_pads)
+            for s in range(n):
+                xpad = im2col.pad_spatial(xc[:, s : s + 1], self.unfold_pads)
                 for start, stop in self.spans:
-                    cols = self._unfold(xc[:, chunk], (start, stop), xpad)
-                    y[:, :, chunk, start:stop] = xp.matmul(wm, cols).reshape(g, o // g, -1, stop - start)
-            self.chunks = []  # backward walks the spans instead (_backward_by_spans)
+                    y[:, :, s, start:stop] = xp.matmul(wm, self._unfold(xc[:, s : s + 1], (start, stop), xpad))
         else:
             y = xp.empty((g, o // g, n, p), dtype=x.dtype) if len(self.chunks) > 1 else None
-        for chunk in self.chunks:
-            cols = self._unfold(xc[:, chunk])
-            if y is None:
-                y = xp.matmul(wm, cols)
-            else:
-                y[:, :, chunk] = xp.matmul(wm, cols).reshape(g, o // g, -1, p)
-            if self.cols is not None:
-                self.cols.append(cols)
+            for chunk in self.chunks:
+                cols = self._unfold(xc[:, chunk])
+                if y is None:
+                    y = xp.matmul(wm, cols)
+                else:
+                    y[:, :, chunk] = xp.matmul(wm, cols).reshape(g, o // g, -1, p)
+                if self.cols is not None:
+                    self.cols.append(cols)
         y = y.reshape((o, n) + self.grid)[self._valid()]
         if b is not None:
             y += b.reshape((o,) + (1,) * (y.ndim - 1))
@@ -304,12 +302,24 @@ class ConvNd(Function):
         need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
         if self.spans is not None:
             gxc, gw = self._backward_by_spans(xc, wm, gyc, need_x, need_w)
-            self.chunks = []
         else:
-            gxc = xp.empty(xc.shape, dtype=x.dtype) if need_x and len(self.chunks) > 1 else None
-            gw = xp.zeros(wm.shape, dtype=w.dtype) if need_w else None
+            gxc, gw = self._backward_by_chunks(xc, wm, gyc, need_x, need_w)
+        gx = im2col.channels_first(gxc) if need_x else None
+        gw = gw.reshape(w.shape) if need_w else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        gb = gyc.sum(axis=(2, 3)).reshape(o) if self.inputs[2].requires_grad else None
+        return gx, gw, gb
+
+    def _backward_by_chunks(self, xc, wm, gyc, need_x, need_w):
+        """dL/dx (channels first) and dL/dW (as wm) chunk of samples by chunk."""
+        xp = self.xp
+        c = xc.shape[0]
+        g, o_g = wm.shape[:2]
+        gxc = xp.empty(xc.shape, dtype=xc.dtype) if need_x and len(self.chunks) > 1 else None
+        gw = xp.zeros(wm.shape, dtype=wm.dtype) if need_w else None
         for i, chunk in enumerate(self.chunks):
-            gy_chunk = gyc[:, :, chunk].reshape(g, o // g, -1)  # (G, O/G, n * P)
+            gy_chunk = gyc[:, :, chunk].reshape(g, o_g, -1)  # (G, O/G, n * P)
             if need_w:
                 if self.cols is not None:
                     cols, self.cols[i] = self.cols[i], None  # released as soon as used
@@ -321,26 +331,19 @@ class ConvNd(Function):
                 del cols  # free a recomputed chunk before the input gradient needs as much memory
             if need_x:
                 gcols = xp.matmul(wm.swapaxes(-1, -2), gy_chunk)  # (G, C/G * K, n * P)
-                g_in = self._fold(gcols.reshape((c,) + self.kernel + (-1,) + self.grid), x.shape[2:])
+                g_in = self._fold(gcols.reshape((c,) + self.kernel + (-1,) + self.grid), xc.shape[2:])
                 if gxc is None:
                     gxc = g_in
                 else:
                     gxc[:, chunk] = g_in
-        gx = im2col.channels_first(gxc) if need_x else None
-        gw = gw.reshape(w.shape) if need_w else None
-        if len(self.inputs) == 2:
-            return gx, gw
-        gb = gyc.sum(axis=(2, 3)).reshape(o) if self.inputs[2].requires_grad else None
-        return gx, gw, gb
-
+        return gxc, gw
 
     def _backward_by_spans(self, xc, wm, gyc, need_x, need_w):
         """The backward products span by span, one sample at a time (see ``_spans``): the same
-        arithmetic as the loop in ``backward_arrays``, with col2im adding each span into the
+        arithmetic as ``_backward_by_chunks``, with col2im adding each span into the
         sample's padded input gradient."""
         xp = self.xp
         c, n = xc.shape[:2]
-        g, o_g = wm.shape[:2]
         padded = tuple(i + b + a for i, (b, a) in zip(xc.shape[2:], self.unfold_pads))
         gxc = xp.empty(xc.shape, dtype=xc.dtype) if need_x else None
         gw = xp.zeros(wm.shape, dtype=wm.dtype) if need_w else None
