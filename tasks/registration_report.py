@@ -170,7 +170,6 @@ def bspline_registration(slices, config, ctx=None, model=None) -> dict:
     and, given the experiment's trained 2-D network, that network's one forward pass (under ``"network"``)."""
     import engine
     from models.iterative_registration import affine_flow, register_affine, register_dense
-    from tasks.metrics.registration import folding_fraction, log_jacobian_std
 
     fixed, moving = slices["fixed"], slices["bspline"]
     shape = tuple(s - s % 4 for s in fixed.shape)  # coarse-to-fine levels need sizes divisible by 4
@@ -179,13 +178,8 @@ def bspline_registration(slices, config, ctx=None, model=None) -> dict:
     theta = register_affine(m, f, config.similarity, iterations=max(config.iterations, 100))
     base = affine_flow(theta, shape)
     u = base + register_dense(m, f, base, config.similarity, config.reg_weight, iterations=max(config.iterations, 100))
-    import engine.nn.functional as F
 
-    warped = F.warp(m, engine.tensor(u)).numpy()
-    out = {"mse_before": float(((m.numpy() - f.numpy()) ** 2).mean()),
-           "mse_after": float(((warped - f.numpy()) ** 2).mean()),
-           "folding_pct": 100.0 * folding_fraction(u[0]), "std_log_jac": log_jacobian_std(u[0]),
-           "seconds": time.perf_counter() - started}
+    out = _warp_summary(m.numpy(), f.numpy(), u) | {"seconds": time.perf_counter() - started}
     if model is not None:
         out["network"] = _network_on_slice(ctx, model, fixed, moving)
     return out
@@ -196,21 +190,26 @@ def _network_on_slice(ctx, model, fixed, moving) -> dict:
     cropped to a size its four poolings divide (257 x 221 -> 256 x 208, the crop taken from the top left as
     for the iterative method). Its training data were 64 x 64 phantoms with deformations of at most 4 px: how
     far it transfers to real anatomy at this scale is what the row measures."""
-    import engine
-    import engine.nn.functional as F
     from tasks.data.registration_pairs import PairSet
-    from tasks.metrics.registration import folding_fraction, log_jacobian_std
     from tasks.registration import network_flows
 
     h, w = (s - s % 16 for s in fixed.shape)
     crop = (slice(None), slice(None), slice(0, h), slice(0, w))
     pair = PairSet(moving[None, None][crop].astype(np.float32), fixed[None, None][crop].astype(np.float32))
     flows, seconds = network_flows(ctx, model, pair)
-    warped = F.warp(engine.tensor(pair.moving), engine.tensor(flows)).numpy()
-    return {"crop": [h, w], "mse_before": float(((pair.moving - pair.fixed) ** 2).mean()),
-            "mse_after": float(((warped - pair.fixed) ** 2).mean()),
-            "folding_pct": 100.0 * folding_fraction(flows[0]), "std_log_jac": log_jacobian_std(flows[0]),
-            "seconds": seconds}
+    return {"crop": [h, w]} | _warp_summary(pair.moving, pair.fixed, flows) | {"seconds": seconds}
+
+
+def _warp_summary(moving, fixed, flow) -> dict:
+    """Intensity MSE before and after warping ``moving`` (1, 1, H, W) by ``flow`` (1, 2, H, W), % folding
+    and std log|J| of the field: the columns of the B-spline rows."""
+    import engine
+    import engine.nn.functional as F
+    from tasks.metrics.registration import folding_fraction, log_jacobian_std
+
+    warped = F.warp(engine.tensor(moving), engine.tensor(flow)).numpy()
+    return {"mse_before": float(((moving - fixed) ** 2).mean()), "mse_after": float(((warped - fixed) ** 2).mean()),
+            "folding_pct": 100.0 * folding_fraction(flow[0]), "std_log_jac": log_jacobian_std(flow[0])}
 
 
 def volume_tre(ctx, root, model=None) -> dict | None:
