@@ -191,9 +191,11 @@ def _build_dezero(case: str):
         ours = _mlp(nn)
         x = rng.normal(size=(128, 784)).astype(np.float32)
         y = rng.integers(0, 10, 128)
-        layers = [DL.Linear(m.out_features, in_size=m.in_features) for m in ours if isinstance(m, nn.Linear)]
-        for layer, m in zip(layers, [m for m in ours if isinstance(m, nn.Linear)]):
+        layers = []
+        for m in (m for m in ours if isinstance(m, nn.Linear)):
+            layer = DL.Linear(m.out_features, in_size=m.in_features)
             layer.W.data, layer.b.data = m.weight.data.T.copy(), m.bias.data.copy()  # DeZero: x @ W
+            layers.append(layer)
         model = dz.Model()
         for i, layer in enumerate(layers):
             setattr(model, f"l{i}", layer)

@@ -26,14 +26,16 @@ __all__ = [
 ]
 
 
+def _check_reduction(reduction: str, op: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
 def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    _check_reduction(reduction, op)
     if reduction == "mean":
         return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return loss.sum() if reduction == "sum" else loss
 
 
 def _same_shape(input: Tensor, target: Tensor, op: str):
@@ -286,8 +288,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100, 
         loss = -terms.sum(dim=1)
         return _reduce(loss, reduction, "cross_entropy")
     if label_smoothing == 0:
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        _check_reduction(reduction, "cross_entropy")
         target, safe, valid = _index_target(input, target, ignore_index, "cross_entropy")
         w = _target_weights(input, weight, safe, valid)
         return CrossEntropyFunction(target, safe, w, weight, ignore_index, reduction)(input)
