@@ -34,9 +34,12 @@ CASES = {
     "op_add": "per-op overhead: (a + b).sum() and backward on 4-element tensors",
     "op_chain": "per-op overhead: a chain of 20 element-wise ops on 64 elements, and backward",
     "gemm": "BLAS reference: 1024x1024 float32 matmul (NumPy in the medgrad column)",
+    "gemm_conv": "BLAS floor of `conv`: only the matrix products medgrad's convolution makes",
+    "gemm_mlp": "BLAS floor of `mlp`: only the matrix products medgrad's MLP step makes",
 }
 INNER = {"mlp": 5, "lenet": 3, "conv": 1, "lstm": 3, "unet": 1, "resnet18_train": 1, "resnet18_eval": 1,
-         "op_add": 500, "op_chain": 50, "gemm": 3}
+         "op_add": 500, "op_chain": 50, "gemm": 3,
+         "gemm_conv": 1, "gemm_mlp": 5}
 CONV_FLOPS = 3 * 2 * 32 * 64 * 64 * 64 * 32 * 9  # forward + two backward GEMMs
 
 
@@ -345,6 +348,8 @@ def build(case: str, framework: str):
             a.grad = b.grad = None
             ((a + b) if case == "op_add" else chain(a, b)).sum().backward()
         return step
+    if case in ("gemm_conv", "gemm_mlp"):
+        return _blas_floor(case, rng, torch)
     if case == "gemm":
         m = rng.normal(size=(1024, 1024)).astype(np.float32)
         if framework == "torch":
@@ -352,6 +357,43 @@ def build(case: str, framework: str):
             return lambda: tm @ tm
         return lambda: m @ m
     raise ValueError(f"unknown case {case!r}; choose from {sorted(CASES)}")
+
+
+def _floor_products(case: str, rng):
+    """The (A, B) operand pairs of every matrix product that medgrad makes in one step of ``case``,
+    with the shapes, chunking and transposed views that conv.py and linear.py use."""
+    def normal(*shape):
+        return rng.normal(size=shape).astype(np.float32)
+    if case == "gemm_mlp":  # y = x W^T forward; dW = g^T x and dx = g W backward (no dx for the data)
+        sizes = [784, 256, 256, 10]
+        pairs = []
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            x, w, g = normal(128, a), normal(b, a), normal(128, b)
+            pairs += [(x, w.T), (g.T, x)] + ([(g, w)] if i > 0 else [])
+        return pairs
+    from engine.nn.functional import _im2col as im2col
+
+    grid = 64 * 66  # the stride-1 "flat" grid: 64 rows of the padded width 66
+    w = normal(64, 32 * 9)
+    pairs = []
+    for chunk in im2col.batch_chunks(32, 32 * 9 * grid * 4):
+        cols, gy = normal(32 * 9, (chunk.stop - chunk.start) * grid), normal(64, (chunk.stop - chunk.start) * grid)
+        pairs += [(w, cols), (cols, gy.T), (w.T, gy)]  # y = W cols; dW^T = cols dY^T; dcols = W^T dY
+    return pairs
+
+
+def _blas_floor(case: str, rng, torch):
+    """One step of only the products (BLAS floor): NumPy's OpenBLAS in the medgrad column, the same
+    operands through torch.matmul (MKL / oneDNN) in the PyTorch column. A framework's whole step
+    cannot be faster than its products, so medgrad's floor against PyTorch's whole step bounds the
+    ratio any NumPy-side change could reach without replacing the products themselves."""
+    pairs = _floor_products(case, rng)
+    if torch is not None:
+        pairs = [(torch.from_numpy(np.ascontiguousarray(a.T)).T if not a.flags.c_contiguous else torch.from_numpy(a),
+                  torch.from_numpy(np.ascontiguousarray(b.T)).T if not b.flags.c_contiguous else torch.from_numpy(b))
+                 for a, b in pairs]  # the same transposed views
+        return lambda: [torch.matmul(a, b) for a, b in pairs]
+    return lambda: [np.matmul(a, b) for a, b in pairs]
 
 
 def derived_figures(results, args) -> None:

@@ -60,6 +60,9 @@ __all__ = [
     "channels_first",
     "pad_spatial",
     "crop_spatial",
+    "embed_in_grid",
+    "add_per_row",
+    "sum_per_row",
     "kernel_offsets",
     "window",
     "ntuple",
@@ -155,18 +158,23 @@ def im2col(xpad, kernel, stride, dilation, out_size):
     return cols
 
 
-def col2im(cols, padded_size, kernel, stride, dilation):
+def col2im(cols, padded_size, kernel, stride, dilation, out=None):
     """Fold columns back, summing overlaps (the adjoint of ``im2col``).
 
     cols: (C, *kernel, N, *out) -> (C, N, *padded_size). Positions no window reads get 0.
+    ``out``: an array of that shape (possibly a view into a larger one) to write the result into.
     """
     nk = len(kernel)
     c, n = cols.shape[0], cols.shape[1 + nk]
     out_size = cols.shape[2 + nk :]
     if _is_pointwise(kernel, stride) and tuple(padded_size) == tuple(out_size):
-        return cols.reshape((c, n) + tuple(out_size))
+        folded = cols.reshape((c, n) + tuple(out_size))
+        if out is None:
+            return folded
+        out[...] = folded
+        return out
     xp = get_array_module(cols)
-    xpad = xp.empty((c, n, *padded_size), dtype=cols.dtype)
+    xpad = xp.empty((c, n, *padded_size), dtype=cols.dtype) if out is None else out
 
     def channels(a, b):
         xpad[a:b] = 0
@@ -230,9 +238,10 @@ def col2im_flat(cols, padded, kernel, dilation, span=None, out=None):
     """Adjoint of ``im2col_flat``: (C, *kernel, N, *grid) -> (C, N, *padded), padded including
     the extra row. Columns at discarded grid positions must be zero.
 
-    With ``span`` (the columns of grid positions start..stop-1, shaped (C, prod(kernel), N,
-    stop - start) as ``im2col_flat`` gives them) the result is added into ``out`` (C, N, *padded),
-    which the caller zeroes once: the adjoint of unfolding span by span."""
+    ``out`` (C, N, *padded), possibly a block of a larger array: the result is written into it. With
+    ``span`` (the columns of grid positions start..stop-1, shaped (C, prod(kernel), N, stop - start)
+    as ``im2col_flat`` gives them) it is instead ADDED into ``out``, which the caller zeroes once:
+    the adjoint of unfolding span by span."""
     nk = len(kernel)
     if span is None:
         c, n = cols.shape[0], cols.shape[1 + nk]
@@ -241,18 +250,19 @@ def col2im_flat(cols, padded, kernel, dilation, span=None, out=None):
     else:
         (c, _, n, _), (start, stop) = cols.shape, span
     xp = get_array_module(cols)
-    fresh = out is None
-    flat = (xp.empty((c, n, prod(padded)), dtype=cols.dtype) if fresh
-            else out.reshape(c, n, prod(padded)))  # a view: out must be contiguous
+    # out's spatial axes must be contiguous (true of a channel or batch block of a C-order array),
+    # so that this reshape is a view of it
+    flat = (xp.empty((c, n, prod(padded)), dtype=cols.dtype) if out is None
+            else out.reshape(c, n, prod(padded)))
     offsets = _flat_offsets(kernel, dilation, padded)
 
     def channels(a, b):
-        if fresh:
+        if span is None or out is None:
             flat[a:b] = 0
         for k, off in enumerate(offsets):
             flat[a:b, :, off + start : off + stop] += cols[a:b, k]
     _by_channel(channels, cols)
-    return flat.reshape((c, n, *padded))
+    return flat.reshape((c, n, *padded)) if out is None else out
 
 
 def _by_channel(fn, cols):
@@ -282,6 +292,40 @@ def pad_spatial(x, pads, value=0.0):
         block[...] = value
         block[interior] = source
     split_rows(channels, out, x)
+    return out
+
+
+def embed_in_grid(y, grid):
+    """(C, N, *out) -> (C, N, *grid), y in the leading corner and zeros elsewhere (the gradient of
+    cutting the valid part out of a flat grid): only the extra positions are zeroed, not the whole
+    array first, and the copy is split by channel over the cores."""
+    xp = get_array_module(y)
+    full = xp.empty(y.shape[:2] + tuple(grid), dtype=y.dtype)
+    valid = (slice(None), slice(None)) + tuple(slice(0, s) for s in y.shape[2:])
+
+    def channels(block, source):  # block: (channels, N, *grid)
+        block[valid] = source
+        for axis, size in enumerate(y.shape[2:]):  # the strips beyond the valid size, axis by axis
+            if size < grid[axis]:
+                block[(slice(None), slice(None)) + (slice(None),) * axis + (slice(size, None),)] = 0
+    split_rows(channels, full, y)
+    return full
+
+
+def add_per_row(y, v):
+    """y[r] += v[r] in place for a 2-D y: (R, L) and v: (R,) (a bias, per output channel), split over
+    the cores for large arrays."""
+    split_rows(lambda block, part: block.__iadd__(part[:, None]), y, v)
+
+
+def sum_per_row(y):
+    """(R, L) -> (R,): the sum of each row (the bias gradient, per output channel), split over the cores."""
+    xp = get_array_module(y)
+    out = xp.empty(y.shape[0], dtype=y.dtype)
+
+    def rows(a, b):
+        out[a:b] = y[a:b].sum(axis=1)
+    split_run(rows, y.shape[0], y)
     return out
 
 

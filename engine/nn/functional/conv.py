@@ -227,13 +227,17 @@ class ConvNd(Function):
         step = max(1, p * im2col.UNFOLD_BUDGET_BYTES // per_sample)
         return [(a, min(a + step, p)) for a in range(0, p, step)]
 
-    def _fold(self, gcols, in_size):
-        """(C, *kernel, n, *grid) -> (C, n, *in): col2im, then drop the padding."""
-        padded = tuple(i + b + a for i, (b, a) in zip(in_size, self.unfold_pads))
+    def _padded(self, in_size):
+        return tuple(i + b + a for i, (b, a) in zip(in_size, self.unfold_pads))
+
+    def _fold(self, gcols, in_size, out=None):
+        """(C, *kernel, n, *grid) -> (C, n, *in): col2im, then drop the padding. ``out``: the
+        (C, n, *padded) block of a larger buffer to fold into (written, not added to)."""
+        padded = self._padded(in_size)
         if self.flat:
-            gpad = im2col.col2im_flat(gcols, padded, self.kernel, self.dilation)
+            gpad = im2col.col2im_flat(gcols, padded, self.kernel, self.dilation, out=out)
         else:
-            gpad = im2col.col2im(gcols, padded, self.kernel, self.stride, self.dilation)
+            gpad = im2col.col2im(gcols, padded, self.kernel, self.stride, self.dilation, out=out)
         return im2col.crop_spatial(gpad, self.unfold_pads)
 
     def _valid(self):
@@ -261,18 +265,16 @@ class ConvNd(Function):
                 for start, stop in self.spans:
                     y[:, :, s, start:stop] = xp.matmul(wm, self._unfold(xc[:, s : s + 1], (start, stop), xpad))
         else:
-            y = xp.empty((g, o // g, n, p), dtype=x.dtype) if len(self.chunks) > 1 else None
+            y = xp.empty((g, o // g, n * p), dtype=x.dtype)
             for chunk in self.chunks:
                 cols = self._unfold(xc[:, chunk])
-                if y is None:
-                    y = xp.matmul(wm, cols)
-                else:
-                    y[:, :, chunk] = xp.matmul(wm, cols).reshape(g, o // g, -1, p)
+                # each chunk's product straight into its columns of y (BLAS writes a strided block)
+                xp.matmul(wm, cols, out=y[:, :, chunk.start * p : chunk.stop * p])
                 if self.cols is not None:
                     self.cols.append(cols)
+        if b is not None:  # on the whole grid, contiguous rows, before the valid part is cut out
+            im2col.add_per_row(y.reshape(o, n * p), b)
         y = y.reshape((o, n) + self.grid)[self._valid()]
-        if b is not None:
-            y += b.reshape((o,) + (1,) * (y.ndim - 1))
         return im2col.channels_first(y)
 
     def backward(self, gy):
@@ -295,9 +297,7 @@ class ConvNd(Function):
         xc = im2col.channels_first(x)
         gyc = im2col.channels_first(gy)
         if self.grid != self.out_size:  # zero gradient at the discarded grid positions
-            full = xp.zeros((o, n) + self.grid, dtype=gy.dtype)
-            full[self._valid()] = gyc
-            gyc = full
+            gyc = im2col.embed_in_grid(gyc, self.grid)
         gyc = gyc.reshape(g, o // g, n, p)
         need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
         if self.spans is not None:
@@ -308,7 +308,7 @@ class ConvNd(Function):
         gw = gw.reshape(w.shape) if need_w else None
         if len(self.inputs) == 2:
             return gx, gw
-        gb = gyc.sum(axis=(2, 3)).reshape(o) if self.inputs[2].requires_grad else None
+        gb = im2col.sum_per_row(gyc.reshape(o, n * p)) if self.inputs[2].requires_grad else None
         return gx, gw, gb
 
     def _backward_by_chunks(self, xc, wm, gyc, need_x, need_w):
@@ -316,7 +316,10 @@ class ConvNd(Function):
         xp = self.xp
         c = xc.shape[0]
         g, o_g = wm.shape[:2]
-        gxc = xp.empty(xc.shape, dtype=xc.dtype) if need_x and len(self.chunks) > 1 else None
+        # several chunks fold into one padded buffer, whose interior is the input gradient (a view)
+        gpad = (xp.empty((c, xc.shape[1]) + self._padded(xc.shape[2:]), dtype=xc.dtype)
+                if need_x and len(self.chunks) > 1 else None)
+        gxc = None
         gw = xp.zeros(wm.shape, dtype=wm.dtype) if need_w else None
         for i, chunk in enumerate(self.chunks):
             gy_chunk = gyc[:, :, chunk].reshape(g, o_g, -1)  # (G, O/G, n * P)
@@ -331,11 +334,10 @@ class ConvNd(Function):
                 del cols  # free a recomputed chunk before the input gradient needs as much memory
             if need_x:
                 gcols = xp.matmul(wm.swapaxes(-1, -2), gy_chunk)  # (G, C/G * K, n * P)
-                g_in = self._fold(gcols.reshape((c,) + self.kernel + (-1,) + self.grid), xc.shape[2:])
-                if gxc is None:
-                    gxc = g_in
-                else:
-                    gxc[:, chunk] = g_in
+                gxc = self._fold(gcols.reshape((c,) + self.kernel + (-1,) + self.grid), xc.shape[2:],
+                                 None if gpad is None else gpad[:, chunk])
+        if gpad is not None:
+            gxc = im2col.crop_spatial(gpad, self.unfold_pads)
         return gxc, gw
 
     def _backward_by_spans(self, xc, wm, gyc, need_x, need_w):
@@ -344,7 +346,7 @@ class ConvNd(Function):
         sample's padded input gradient."""
         xp = self.xp
         c, n = xc.shape[:2]
-        padded = tuple(i + b + a for i, (b, a) in zip(xc.shape[2:], self.unfold_pads))
+        padded = self._padded(xc.shape[2:])
         gxc = xp.empty(xc.shape, dtype=xc.dtype) if need_x else None
         gw = xp.zeros(wm.shape, dtype=wm.dtype) if need_w else None
         for s in range(n):

@@ -102,14 +102,16 @@ def test_module_matches_pytorch_outputs_and_gradients(config, device, torch):
     np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("stride", [(1, 2), 1], ids=["strided", "flat-grid"])
 @pytest.mark.parametrize("keep", [True, False], ids=["columns-kept", "columns-recomputed"])
-def test_chunked_batches_give_the_same_results_as_one_unfold(keep, device, monkeypatch):
+def test_chunked_batches_give_the_same_results_as_one_unfold(keep, stride, device, monkeypatch):
     """Under a tiny budget the batch is processed a few samples at a time, the columns being
-    kept for backward or recomputed there; nothing may change."""
+    kept for backward or recomputed there, and each chunk's input gradient folded into its block
+    of one buffer; nothing may change."""
     x, w, b = _inputs(2, 5, 4, 6, (6, 5), (3, 3), dict(groups=2), device)
 
     def run():
-        return _outputs_and_grads(lambda: F.conv2d(x, w, b, stride=(1, 2), padding=1, groups=2), x, w, b)
+        return _outputs_and_grads(lambda: F.conv2d(x, w, b, stride=stride, padding=1, groups=2), x, w, b)
 
     whole = run()
     monkeypatch.setattr(_im2col, "UNFOLD_BUDGET_BYTES", 1000)

@@ -127,3 +127,36 @@ def test_convolution_is_the_same_with_and_without_the_flat_unfolding(stride, pad
     monkeypatch.setattr(U, "FLAT_MAX_WASTE", 0.0)
     for a, b in zip(flat, run()):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, grid", [((3, 2, 4, 5), (4, 7)), ((2, 1, 3, 4, 2), (3, 6, 4)), ((4, 2, 6), (9,))])
+@pytest.mark.parametrize("split", [False, True])
+def test_embed_in_grid_puts_the_values_in_the_corner_and_zeros_everywhere_else(shape, grid, split, monkeypatch):
+    if split:  # make every array "large", so that the channel blocks run on the helper threads
+        monkeypatch.setattr("engine.parallel.MIN_BYTES", 1)
+        monkeypatch.setenv("MEDGRAD_NUM_THREADS", "2")
+    empty = np.empty
+
+    def poisoned(shape, dtype=float):  # fresh memory full of NaN: every position must be written
+        out = empty(shape, dtype)
+        out.fill(np.nan)
+        return out
+    monkeypatch.setattr(np, "empty", poisoned)
+    y = RNG.normal(size=shape)
+    full = U.embed_in_grid(y, grid)
+    assert full.shape == shape[:2] + grid
+    expected = np.zeros(shape[:2] + grid)
+    expected[(slice(None), slice(None)) + tuple(slice(0, s) for s in shape[2:])] = y
+    np.testing.assert_array_equal(full, expected)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_per_row_bias_helpers_add_and_sum_each_row(split, monkeypatch):
+    if split:
+        monkeypatch.setattr("engine.parallel.MIN_BYTES", 1)
+        monkeypatch.setenv("MEDGRAD_NUM_THREADS", "3")
+    y, v = RNG.normal(size=(5, 7)), RNG.normal(size=5)
+    np.testing.assert_allclose(U.sum_per_row(y), y.sum(axis=1), rtol=1e-14)
+    expected = y + v[:, None]
+    U.add_per_row(y, v)
+    np.testing.assert_array_equal(y, expected)
