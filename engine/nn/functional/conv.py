@@ -288,7 +288,6 @@ class ConvNd(Function):
         return gx, gw, _bias_grad(gy) if self.inputs[2].requires_grad else None
 
     def backward_arrays(self, gy):
-        xp = self.xp
         x, w = self.inputs[0].data, self.inputs[1].data
         n, c = x.shape[:2]
         o, g = w.shape[0], self.groups
