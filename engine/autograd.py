@@ -487,9 +487,12 @@ def derivative_of(fn, inputs, grad_outputs):
     # (a tanh's derivative is written with its output, for example)
     grads, _, captured = _run_backward([o for o, _ in pairs], [g for _, g in pairs], retain_graph=record,
                                        create_graph=record, capture=ids, stop=ids)
-    result = []
+    result, seen = [], set()
     for t in inputs:
         g = captured.get(id(t), grads.get(id(t))) if isinstance(t, Tensor) and t.requires_grad else None
+        if g is not None and id(t) in seen:
+            g = None  # a tensor passed twice (one bias as b_ih and b_hh): its total gradient went to the first
+        seen.add(id(t))
         result.append(g if g is None or record else g.detach())
     return tuple(result)
 

@@ -266,6 +266,22 @@ def test_derivative_of_gives_partial_derivatives_that_can_be_differentiated_agai
     np.testing.assert_allclose(gx.numpy(), -3 * np.sin(3 * x.detach().numpy()))
 
 
+def test_a_tensor_passed_twice_to_a_function_differentiated_by_derivative_of_is_counted_once():
+    """f(u, v) = u * v called as f(x, x): the backward gets dL/dx = 2x once, not at both positions."""
+    from engine.autograd import derivative_of
+
+    class Product(Function):
+        def forward(self, u, v):
+            return u * v
+
+        def backward(self, gy):
+            return derivative_of(lambda u, v: u * v, self.inputs, (gy,))
+
+    x = engine.tensor([0.5, -1.0], dtype=engine.float64, requires_grad=True)
+    g = engine.grad(Product()(x, x).sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), 2 * x.detach().numpy())
+
+
 def test_a_wrong_gradient_shape_is_reported_with_the_function_name():
     class BadShape(Function):
         def forward(self, x):

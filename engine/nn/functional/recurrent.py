@@ -254,10 +254,16 @@ class RNNRecurrence(_Recurrence):
 
 
 class LSTMRecurrence(_Recurrence):
-    """The LSTM over a whole sequence in one Function (gates i, f, g, o as in PyTorch).
+    """The LSTM over a whole sequence, input projection included, in one Function (gates i, f, g, o
+    as in PyTorch).
 
-    x_proj: (T, N, 4H) = x W_ih^T + b_ih for every step;  h0, c0: (N, H);  w_hh: (4H, H);
-    b_hh: (4H,) or absent.  Returns (y: (T, N, H), h_T: (N, H), c_T: (N, H)).
+    x: (T, N, I);  h0, c0: (N, H);  w_ih: (4H, I);  w_hh: (4H, H);  then b_ih and b_hh, (4H,) each,
+    those of them that ``biases`` = (has b_ih, has b_hh) says are given.
+    Returns (y: (T, N, H), h_T: (N, H), c_T: (N, H)).
+
+    Forward: the input projections of all steps, W_ih x_t^T + b_ih + b_hh, are one batched product
+    before the loop, written into the gates' array (T, 4H, N); step k adds W_hh h_{k-1} to its block
+    and applies the gates in place.
 
     BPTT, per step going backwards (dh, dc: gradients w.r.t. h_k and c_k so far):
         dh += dL/dy_k
@@ -266,35 +272,61 @@ class LSTMRecurrence(_Recurrence):
         da_g = dc * i * (1-g^2)     da_o = dh * tanh(c_k) * o(1-o)
         dc_{k-1} = dc * f           dh_{k-1} = da W_hh
     The factors that do not depend on the running gradients are computed for all steps at once
-    before the loop, leaving a handful of array operations per step.
+    before the loop, leaving a handful of array operations per step. After it, with dA the
+    pre-activation gradients of all steps as a (4H, T*N) matrix, four products and a sum give the rest:
+        dL/dX = dA^T W_ih     dL/dW_ih = dA X     dL/dW_hh = dA H_prev     dL/db_ih = dL/db_hh = row sums of dA
 
     Layout: inside, every per-step array is stored *feature-major*, (features, N) rather than
     (N, features): the recurrent product becomes W_hh @ h with both operands contiguous, which
     OpenBLAS runs about twice as fast as h @ W_hh^T for these shapes (batch 32, H = 128: 21 vs
-    40 us per step), and each gate is a contiguous block of rows. Inputs and outputs keep
-    PyTorch's (T, N, features) layout; the transposes happen once per sequence, not per step.
-    (Storing (features, T, N) instead, to make the weight gradient one product without a copy,
-    was measured 1.5x slower overall: element-wise work on the strided per-step slices.)
+    40 us per step), and each gate is a contiguous block of rows. dA is transposed to (4H, T*N) once,
+    after the loop. Inputs and outputs keep PyTorch's (T, N, features) layout.
+    Measured alternatives (LSTM 64 -> 128, 32 steps, batch 32, benchmarks/run.py): the projection
+    done outside by a Linear, whose (T, N, 4H) output and gradient had to be transposed for the loop,
+    9.8 against 8.2 ms; dA and the projections stored (4H, T, N), so that no transposing copy is
+    needed, slower (strided per-step blocks: 9.3 ms); every per-step array (features, T, N), 1.5x slower.
     """
 
     kind = "LSTM"
 
-    def forward(self, x_proj, h0, c0, w_hh, b_hh=None):
+    def __init__(self, reverse: bool = False, biases: tuple = (True, True)):
+        super().__init__(reverse)
+        self.biases = tuple(bool(b) for b in biases)
+
+    def _composed(self, x, h0, c0, w_ih, w_hh, *rest):
+        """The same computation with engine operations: (y, h_T, c_T) like forward."""
+        b_ih, b_hh = self._split_biases(rest)
+        T, N, I = x.shape
+        x_proj = linear(x.reshape(T * N, I), w_ih, b_ih).reshape(T, N, w_ih.shape[0])
+        return composed_recurrence("LSTM", x_proj, h0, c0, w_hh, b_hh, self.reverse)
+
+    def _split_biases(self, rest):
+        rest = list(rest)
+        return tuple(rest.pop(0) if given else None for given in self.biases)
+
+    def _time(self, k, T):
+        """The time index of processing step k."""
+        return T - 1 - k if self.reverse else k
+
+    def forward(self, x, h0, c0, w_ih, w_hh, *biases):
         xp = self.xp
-        self.has_bias = b_hh is not None
-        x_proj = self._in_order(x_proj + b_hh if self.has_bias else x_proj)
-        T, N, G = x_proj.shape
+        T, N, I = x.shape
+        G = w_ih.shape[0]
         H = G // 4
-        acts = xp.empty((T, G, N), dtype=x_proj.dtype)  # the gates after their nonlinearities
-        hs = xp.empty((T + 1, H, N), dtype=x_proj.dtype)
-        cs = xp.empty((T + 1, H, N), dtype=x_proj.dtype)
-        tanh_c = xp.empty((T, H, N), dtype=x_proj.dtype)
+        # the input projections W_ih x_t^T of all steps, in processing order, become the gates' array:
+        # (4H, I) @ (T, I, N) -> (T, 4H, N), each step's block contiguous for the loop
+        acts = xp.matmul(w_ih, self._in_order(x).transpose(0, 2, 1))
+        if biases:
+            acts += sum(biases)[:, None]
+        hs = xp.empty((T + 1, H, N), dtype=x.dtype)
+        cs = xp.empty((T + 1, H, N), dtype=x.dtype)
+        tanh_c = xp.empty((T, H, N), dtype=x.dtype)
+        h_proj = xp.empty((G, N), dtype=x.dtype)
         hs[0], cs[0] = h0.T, c0.T
         with np.errstate(over="ignore"):
             for k in range(T):
-                a = acts[k]
-                xp.matmul(w_hh, hs[k], out=a)
-                a += x_proj[k].T
+                a = acts[k]  # becomes the gates after their nonlinearities (kept for backward)
+                a += xp.matmul(w_hh, hs[k], out=h_proj)
                 i, f, g, o = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
                 # tanh(a) = 2 sigma(2a) - 1: one sigmoid pass over all gates serves all four
                 # (NumPy's float32 tanh is not vectorised, its exp is: 2x faster here)
@@ -313,8 +345,10 @@ class LSTMRecurrence(_Recurrence):
 
     def backward_arrays(self, gy, dh_last, dc_last):
         xp = self.xp
-        acts, hs, cs, tanh_c, w_hh = self.acts, self.hs, self.cs, self.tanh_c, self.inputs[3].data
+        acts, hs, cs, tanh_c = self.acts, self.hs, self.cs, self.tanh_c
+        x, _, _, w_ih, w_hh = (t.data for t in self.inputs[:5])
         T, G, N = acts.shape
+        I = x.shape[-1]
         H = G // 4
         gy = self._in_order(gy).transpose(0, 2, 1)  # (T, H, N), processing order
         i, f, g, o = (acts[:, j * H : (j + 1) * H] for j in range(4))
@@ -339,12 +373,15 @@ class LSTMRecurrence(_Recurrence):
             xp.multiply(factor[k, 3 * H :], dh, out=da[k, 3 * H :])
             dc *= f[k]
             dh = w_t @ da[k]
-        # dL/dW_hh = sum over steps and batch of da_k h_{k-1}^T: one product over T * N
-        w_grad = xp.tensordot(da, hs[:-1], axes=([0, 2], [0, 2]))
-        d_x_proj = xp.ascontiguousarray(self._in_order(da).transpose(0, 2, 1))
-        grads = (d_x_proj, xp.ascontiguousarray(dh.T), xp.ascontiguousarray(dc.T), w_grad)
-        if self.has_bias:
-            grads += (da.sum(axis=(0, 2)),)
+        # dA: the pre-activation gradients in time order as a (4H, T*N) matrix (one transposing copy)
+        da = xp.ascontiguousarray(self._in_order(da).transpose(1, 0, 2)).reshape(G, T * N)
+        # the states before each step, in time order, as (T*N, H) rows
+        h_prev = xp.ascontiguousarray(self._in_order(hs[:-1]).transpose(0, 2, 1)).reshape(T * N, H)
+        grads = ((da.T @ w_ih).reshape(x.shape), xp.ascontiguousarray(dh.T), xp.ascontiguousarray(dc.T),
+                 da @ x.reshape(T * N, I), da @ h_prev)
+        if any(self.biases):
+            db = da.sum(axis=1)
+            grads += tuple(db.copy() if j else db for j in range(sum(self.biases)))  # never one array twice
         return grads
 
 
@@ -430,6 +467,18 @@ def _bias_args(b):
     return () if b is None else (b,)
 
 
+def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+    """The fused LSTM over x: (T, N, I), with the input checks ``linear`` would have made."""
+    if x.shape[-1] != w_ih.shape[1]:
+        raise ValueError(f"lstm: input has {x.shape[-1]} features (shape {tuple(x.shape)}) but weight_ih of shape "
+                         f"{tuple(w_ih.shape)} expects {w_ih.shape[1]}")
+    if x.dtype != w_ih.dtype:
+        raise TypeError(f"lstm: input dtype {x.dtype} differs from weight dtype {w_ih.dtype} "
+                        f"(convert the input with .float() / .double(), or the layer with .to(dtype))")
+    biases = (b_ih is not None, b_hh is not None)
+    return LSTMRecurrence(reverse, biases)(x, h0, c0, w_ih, w_hh, *(b for b in (b_ih, b_hh) if b is not None))
+
+
 def rnn_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh",
              fused: bool = True):
     """One Elman step h' = phi(x W_ih^T + b_ih + h W_hh^T + b_hh).
@@ -450,10 +499,9 @@ def lstm_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fused
     """One LSTM step. input: (N, I);  hx: (h, c), each (N, H);  weight_ih: (4H, I);
     weight_hh: (4H, H);  biases: (4H,) or None.  Returns (h', c'), each (N, H)."""
     h, c = hx
-    x_proj = linear(input, weight_ih, bias_ih)
     if not fused:
-        return _lstm_step(x_proj, h, c, weight_hh, bias_hh)
-    _, h, c = LSTMRecurrence()(x_proj.unsqueeze(0), h, c, weight_hh, *_bias_args(bias_hh))
+        return _lstm_step(linear(input, weight_ih, bias_ih), h, c, weight_hh, bias_hh)
+    _, h, c = _lstm_layer(input.unsqueeze(0), h, c, weight_ih, weight_hh, bias_ih, bias_hh)
     return h, c
 
 
@@ -473,14 +521,14 @@ def gru_cell(input, hx, weight_ih, weight_hh, bias_ih=None, bias_hh=None, fused:
 def _direction(kind, x, h0, c0, weights, reverse, fused, nonlinearity):
     """One layer in one direction. x: (T, N, I) -> (y: (T, N, H), h_T, c_T or None)."""
     w_ih, w_hh, b_ih, b_hh = weights
+    if kind == "LSTM" and fused:  # the projection is part of the fused Function
+        return _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
     T, N, I = x.shape
     # the input projection of all T steps as one (T*N, I) x (I, G*H) product
     x_proj = linear(x.reshape(T * N, I), w_ih, b_ih).reshape(T, N, w_ih.shape[0])
     if not fused:
         return composed_recurrence(kind, x_proj, h0, c0, w_hh, b_hh, reverse, nonlinearity)
     bias = _bias_args(b_hh)
-    if kind == "LSTM":
-        return LSTMRecurrence(reverse)(x_proj, h0, c0, w_hh, *bias)
     if kind == "GRU":
         y, h = GRURecurrence(reverse)(x_proj, h0, w_hh, *bias)
     else:

@@ -224,6 +224,38 @@ def test_fused_and_composed_agree(cls, device):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.parametrize("bias_ih, bias_hh", [(True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "bidirectional"])
+def test_fused_lstm_with_one_bias_or_none_agrees_with_the_composed_equations(bias_ih, bias_hh, reverse):
+    """The fused LSTM takes its input projection inside; each bias, present or not, must still land
+    where the equations put it, and receive its own gradient."""
+    rng = np.random.default_rng(3)
+
+    def leaf(*shape):
+        return engine.tensor(rng.normal(size=shape), requires_grad=True)
+    x, w_ih, w_hh = leaf(4, 2, 3), leaf(8, 3), leaf(8, 2)
+    b_ih, b_hh = (leaf(8) if bias_ih else None), (leaf(8) if bias_hh else None)
+    weights = [(w_ih, w_hh, b_ih, b_hh)] * (2 if reverse else 1)
+    leaves = [t for t in (x, w_ih, w_hh, b_ih, b_hh) if t is not None]
+    results = []
+    for fused in (True, False):
+        y, (h, c) = F.lstm(x, None, weights, bidirectional=reverse, fused=fused)
+        ((y * y).sum() + (c * c).sum()).backward()
+        results.append([y.detach().numpy()] + [t.grad.numpy() for t in leaves])
+        for t in leaves:
+            t.grad = None
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_functional_lstm_names_a_feature_or_dtype_mismatch():
+    x = engine.randn(5, 2, 3)
+    with pytest.raises(ValueError, match=r"lstm: input has 3 features \(shape \(5, 2, 3\)\) but weight_ih of shape \(16, 4\)"):
+        F.lstm(x, None, [(engine.randn(16, 4), engine.randn(16, 4), None, None)])
+    with pytest.raises(TypeError, match="lstm: input dtype float64 differs from weight dtype float32"):
+        F.lstm(x.double(), None, [(engine.randn(16, 3), engine.randn(16, 4), None, None)])
+
+
 def test_composed_and_fused_cells_both_have_second_derivatives():
     cell = nn.LSTMCell(2, 2, fused=False).double()
     names = [n for n, _ in cell.named_parameters()]
