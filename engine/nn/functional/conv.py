@@ -25,9 +25,10 @@ backward pass is two more products:
 
 Measured against PyTorch 2.13 on the CPU (oneDNN's direct kernels), each in its own process
 with 2 threads (benchmarks/run.py, README "Performance"): forward + backward of a 3x3 32 -> 64
-convolution on a (32, 32, 64, 64) batch takes 2.8x as long. The GEMM of this layout, (O x C*K)
-@ (C*K x N*P) with few channels and very long rows, reaches only ~0.3 of the BLAS's square-matrix
-speed, and the im2col/col2im copies add to it (they run split over the cores, engine/parallel.py).
+convolution on a (32, 32, 64, 64) batch takes 2.4x as long. The three products alone take longer
+than PyTorch's whole layer (the benchmark's ``gemm_conv`` case): the GEMMs of this layout, with
+few output rows, reach 0.3-0.6 of the BLAS's square-matrix speed, and the im2col/col2im copies
+add to them (they run split over the cores, engine/parallel.py).
 Tried and slower here (README "Performance"): Winograd F(2x2, 3x3) in NumPy, and dL/dx of a
 stride-1 layer computed as a forward convolution of dL/dy.
 
