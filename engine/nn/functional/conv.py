@@ -300,16 +300,46 @@ class ConvNd(Function):
             gyc = im2col.embed_in_grid(gyc, self.grid)
         gyc = gyc.reshape(g, o // g, n, p)
         need_x, need_w = self.inputs[0].requires_grad, self.inputs[1].requires_grad
+        # dL/dx as a convolution of dL/dy when that moves less data, or gives BLAS a longer inner dimension
+        # than col2im's product (whose inner dimension is O/G: poor below ~64; see the method)
+        as_convolution = need_x and o <= c and (o < c or o // g < 64)
+        gx = self._input_grad_as_convolution(gy, w) if as_convolution else None
+        unfold_x = need_x and gx is None  # the input gradient by col2im, with the weight gradient's products
         if self.spans is not None:
-            gxc, gw = self._backward_by_spans(xc, wm, gyc, need_x, need_w)
+            gxc, gw = self._backward_by_spans(xc, wm, gyc, unfold_x, need_w)
         else:
-            gxc, gw = self._backward_by_chunks(xc, wm, gyc, need_x, need_w)
-        gx = im2col.channels_first(gxc) if need_x else None
+            gxc, gw = self._backward_by_chunks(xc, wm, gyc, unfold_x, need_w)
+        if unfold_x:
+            gx = im2col.channels_first(gxc)
         gw = gw.reshape(w.shape) if need_w else None
         if len(self.inputs) == 2:
             return gx, gw
         gb = im2col.sum_per_row(gyc.reshape(o, n * p)) if self.inputs[2].requires_grad else None
         return gx, gw, gb
+
+    def _input_grad_as_convolution(self, gy, w):
+        """dL/dx of a stride-1 layer as a forward convolution of dL/dy, or None where it does not apply.
+
+            dL/dx[c, i] = sum_o sum_k W[o, c, k] dL/dy[o, i - k d + p_before]
+                        = conv(dL/dy, W') with W'[c, o, k] = W[o, c, K-1-k] (swapped and flipped)
+                          and padding d (K-1) - p on each side
+
+        Used when O < C, or O = C with fewer than 64 channels per group (``backward_arrays``): the
+        unfolding of dL/dy (O K rows) is then no larger than the columns col2im would fold back (C K
+        rows), and the product's inner dimension is O K rather than O, which BLAS runs far better for
+        few channels. Measured: a U-Net decoder's 32 -> 16 layer (8 x 64 x 64) 9.0 ms by col2im, 5.0 ms
+        this way; 16 -> 16, 5.3 against 3.1 ms; 64 -> 64 equal alone but ResNet-18's step 2.5 % slower;
+        32 -> 64 (O > C) 59 against 99 ms, so never used there.
+        """
+        pads = tuple((d * (k - 1) - b, d * (k - 1) - a) for (b, a), k, d in zip(self.pads, self.kernel, self.dilation))
+        if not self.flat or any(p < 0 for pair in pads for p in pair):
+            return None
+        g, (o, c_g), nd = self.groups, w.shape[:2], len(self.kernel)
+        flipped = w[(Ellipsis,) + (slice(None, None, -1),) * nd]
+        w_t = flipped.reshape((g, o // g, c_g) + self.kernel).swapaxes(1, 2).reshape((g * c_g, o // g) + self.kernel)
+        transposed = ConvNd((1,) * nd, pads, self.dilation, g)
+        transposed.xp = self.xp
+        return transposed.forward(gy, self.xp.ascontiguousarray(w_t))
 
     def _backward_by_chunks(self, xc, wm, gyc, need_x, need_w):
         """dL/dx (channels first) and dL/dW (as wm) chunk of samples by chunk."""

@@ -121,6 +121,41 @@ def test_chunked_batches_give_the_same_results_as_one_unfold(keep, stride, devic
         np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("nd, size, kernel, kw, applies", [
+    (2, (6, 5), (3, 3), dict(padding=1), True),
+    (2, (7, 6), (3, 2), dict(padding="same", dilation=(2, 1), groups=2), True),  # asymmetric padding, dilation
+    (2, (6, 6), (3, 3), dict(padding=0), True),  # 'valid': the transposed convolution pads d (k - 1) each side
+    (1, (9,), (4,), dict(padding=2, dilation=2), True),
+    (3, (3, 10, 10), (3, 3, 3), dict(padding=1, groups=2), True),
+    (2, (6, 5), (1, 1), dict(padding=1), False),  # padding beyond the kernel's reach: col2im instead
+    (2, (8, 7), (3, 3), dict(padding=1, stride=2), False),  # strided: col2im instead
+])
+def test_input_gradient_as_a_convolution_of_the_output_gradient_equals_the_col2im_one(nd, size, kernel, kw, applies,
+                                                                                      monkeypatch):
+    """With no more output than input channels, dL/dx of a stride-1 layer is computed as a forward
+    convolution of dL/dy with the swapped, flipped kernel; it must equal col2im's, for every padding,
+    dilation and grouping (and the layers it does not apply to must keep working)."""
+    from engine.nn.functional.conv import ConvNd
+
+    x, w, b = _inputs(nd, 2, 4, 2, size, kernel, kw, "cpu")  # 4 -> 2 channels: O <= C
+    conv = getattr(F, f"conv{nd}d")
+
+    def run():
+        return _outputs_and_grads(lambda: conv(x, w, b, **kw), x, w, b)
+
+    original, used = ConvNd._input_grad_as_convolution, []
+
+    def recording(self, gy, w):
+        used.append(original(self, gy, w) is not None)
+        return None if not used[-1] else original(self, gy, w)
+    monkeypatch.setattr(ConvNd, "_input_grad_as_convolution", recording)
+    as_convolution = run()
+    assert used == [applies]
+    monkeypatch.setattr(ConvNd, "_input_grad_as_convolution", lambda self, gy, w: None)
+    for a, c in zip(as_convolution, run()):
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+
+
 def test_same_padding_keeps_the_size_and_valid_pads_nothing():
     x = engine.randn(1, 2, 7, 6)
     w = engine.randn(3, 2, 4, 3)
