@@ -22,8 +22,11 @@ SPEC = {"experiment": "classification", "fixed": {}, "space": {"lr": {"choice": 
 def cluster():
     import dask
 
-    # the scheduler gives a lost worker's task up at once, so that the sweep's own single retry is what is tested
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    # the scheduler gives a lost worker's task up at once, so that the sweep's own single retry is what is tested;
+    # and it hands a worker no more tasks than it has threads (saturation 1.0, not Dask's 1.1), so that no task
+    # waits queued on a worker that another task is about to kill: with 1.1 the retry of lr 0.2 could be
+    # queued behind lr 0.4 on the same worker and die with it (seen once in CI, 2026-12-06)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}):
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                       silence_logs=50) as c:
             yield c
