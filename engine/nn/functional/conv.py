@@ -29,8 +29,10 @@ convolution on a (32, 32, 64, 64) batch takes 2.4x as long. The three products a
 than PyTorch's whole layer (the benchmark's ``gemm_conv`` case): the GEMMs of this layout, with
 few output rows, reach 0.3-0.6 of the BLAS's square-matrix speed, and the im2col/col2im copies
 add to them (they run split over the cores, engine/parallel.py).
-Tried and slower here (README "Performance"): Winograd F(2x2, 3x3) in NumPy, and dL/dx of a
-stride-1 layer computed as a forward convolution of dL/dy.
+Tried and slower here (README "Performance"): Winograd F(2x2, 3x3) in NumPy. dL/dx of a stride-1
+layer computed as a forward convolution of dL/dy is slower for that 32 -> 64 layer, but faster
+where a layer has no more output than input channels: it is used there
+(``ConvNd._input_grad_as_convolution``).
 
 A transposed convolution (``conv_transpose``) is the adjoint of a convolution: its forward is
 a convolution's input gradient (col2im of W^T x) and its backward a convolution's forward.
