@@ -389,9 +389,7 @@ def _blas_floor(case: str, rng, torch):
     ratio any NumPy-side change could reach without replacing the products themselves."""
     pairs = _floor_products(case, rng)
     if torch is not None:
-        pairs = [(torch.from_numpy(np.ascontiguousarray(a.T)).T if not a.flags.c_contiguous else torch.from_numpy(a),
-                  torch.from_numpy(np.ascontiguousarray(b.T)).T if not b.flags.c_contiguous else torch.from_numpy(b))
-                 for a, b in pairs]  # the same transposed views
+        pairs = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in pairs]  # shares memory and strides
         return lambda: [torch.matmul(a, b) for a, b in pairs]
     return lambda: [np.matmul(a, b) for a, b in pairs]
 

@@ -34,8 +34,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["split_run", "split_rows", "map_rows", "large", "num_threads", "shorten_blas_spin", "MIN_BYTES",
-           "BLAS_THREAD_TIMEOUT"]
+__all__ = ["split_run", "split_rows", "map_rows", "add_per_row", "sum_per_row", "large", "num_threads",
+           "shorten_blas_spin", "MIN_BYTES", "BLAS_THREAD_TIMEOUT"]
 
 BLAS_THREAD_TIMEOUT = "20"  # log2 of the cycles OpenBLAS's idle threads spin before sleeping
 
@@ -112,6 +112,22 @@ def map_rows(xp, fn, *arrays):
     as ``split_rows`` does: one element-wise op, written once, split over the cores when large."""
     out = xp.empty_like(arrays[0])
     split_rows(fn, out, *arrays)
+    return out
+
+
+
+def add_per_row(y, v) -> None:
+    """y[r] += v[r] in place, y: (R, L), v: (R,) (a bias per output channel), split by rows when large."""
+    split_rows(lambda block, part: block.__iadd__(part[:, None]), y, v)
+
+
+def sum_per_row(xp, y):
+    """(R, L) -> (R,): the sum of each row (a bias gradient per output channel), split by rows when large."""
+    out = xp.empty(y.shape[0], dtype=y.dtype)
+
+    def rows(a, b):
+        out[a:b] = y[a:b].sum(axis=1)
+    split_run(rows, y.shape[0], y)
     return out
 
 

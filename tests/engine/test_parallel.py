@@ -180,3 +180,16 @@ def test_split_eval_batch_norm_equals_the_one_thread_result(monkeypatch):
     expected = (data - mean.reshape(c)) / np.sqrt(var.reshape(c) + 1e-5) * w0.reshape(c) + b0.reshape(c)
     np.testing.assert_allclose(results[1][0], expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(results[1][3], 2 * expected.sum(axis=(0, 2, 3)), rtol=1e-3)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_per_row_helpers_add_and_sum_each_row_split_or_not(split, monkeypatch):
+    if split:
+        monkeypatch.setattr("engine.parallel.MIN_BYTES", 1)
+        monkeypatch.setenv("MEDGRAD_NUM_THREADS", "3")
+    rng = np.random.default_rng(5)
+    y, v = rng.normal(size=(5, 7)), rng.normal(size=5)
+    np.testing.assert_allclose(parallel.sum_per_row(np, y), y.sum(axis=1), rtol=1e-14)
+    expected = y + v[:, None]
+    parallel.add_per_row(y, v)
+    np.testing.assert_array_equal(y, expected)

@@ -61,8 +61,6 @@ __all__ = [
     "pad_spatial",
     "crop_spatial",
     "embed_in_grid",
-    "add_per_row",
-    "sum_per_row",
     "kernel_offsets",
     "window",
     "ntuple",
@@ -310,23 +308,6 @@ def embed_in_grid(y, grid):
                 block[(slice(None), slice(None)) + (slice(None),) * axis + (slice(size, None),)] = 0
     split_rows(channels, full, y)
     return full
-
-
-def add_per_row(y, v):
-    """y[r] += v[r] in place for a 2-D y: (R, L) and v: (R,) (a bias, per output channel), split over
-    the cores for large arrays."""
-    split_rows(lambda block, part: block.__iadd__(part[:, None]), y, v)
-
-
-def sum_per_row(y):
-    """(R, L) -> (R,): the sum of each row (the bias gradient, per output channel), split over the cores."""
-    xp = get_array_module(y)
-    out = xp.empty(y.shape[0], dtype=y.dtype)
-
-    def rows(a, b):
-        out[a:b] = y[a:b].sum(axis=1)
-    split_run(rows, y.shape[0], y)
-    return out
 
 
 def crop_spatial(xpad, pads):

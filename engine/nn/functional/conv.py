@@ -56,6 +56,7 @@ from engine.backend import get_array_module
 from engine.nn.functional import _im2col as im2col
 from engine.nn.functional._im2col import conv_output_size, ntuple
 from engine.nn.functional.fold import Unfold
+from engine.parallel import add_per_row, sum_per_row
 from engine.tensor import Tensor, as_tensor
 
 __all__ = [
@@ -266,7 +267,7 @@ class ConvNd(Function):
             for s in range(n):
                 xpad = im2col.pad_spatial(xc[:, s : s + 1], self.unfold_pads)
                 for start, stop in self.spans:
-                    y[:, :, s, start:stop] = xp.matmul(wm, self._unfold(xc[:, s : s + 1], (start, stop), xpad))
+                    xp.matmul(wm, self._unfold(xc[:, s : s + 1], (start, stop), xpad), out=y[:, :, s, start:stop])
         else:
             y = xp.empty((g, o // g, n * p), dtype=x.dtype)
             for chunk in self.chunks:
@@ -276,7 +277,7 @@ class ConvNd(Function):
                 if self.cols is not None:
                     self.cols.append(cols)
         if b is not None:  # on the whole grid, contiguous rows, before the valid part is cut out
-            im2col.add_per_row(y.reshape(o, n * p), b)
+            add_per_row(y.reshape(o, n * p), b)
         y = y.reshape((o, n) + self.grid)[self._valid()]
         return im2col.channels_first(y)
 
@@ -316,7 +317,7 @@ class ConvNd(Function):
         gw = gw.reshape(w.shape) if need_w else None
         if len(self.inputs) == 2:
             return gx, gw
-        gb = im2col.sum_per_row(gyc.reshape(o, n * p)) if self.inputs[2].requires_grad else None
+        gb = sum_per_row(self.xp, gyc.reshape(o, n * p)) if self.inputs[2].requires_grad else None
         return gx, gw, gb
 
     def _input_grad_as_convolution(self, gy, w):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from engine.autograd import Function
 from engine.tensor import Tensor
 
-__all__ = ["linear", "LinearFunction"]
+__all__ = ["linear", "LinearFunction", "check_linear"]
 
 
 def _linear_grads(g, x, w, need_x: bool, need_w: bool, need_b: bool):
@@ -62,24 +62,30 @@ class LinearFunction(Function):
         return grads if has_b else grads[:2]
 
 
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = input W^T + b.   input: (..., in), weight: (out, in), bias: (out,) or None -> (..., out)."""
+def check_linear(input: Tensor, weight: Tensor, bias: Tensor | None, op: str = "linear") -> None:
+    """One clear line for an input, weight or bias that y = input W^T + b cannot take (also used by
+    layers that fuse this product into a larger op, such as the fused LSTM, under their own name)."""
     if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {tuple(weight.shape)}")
+        raise ValueError(f"{op}: weight must be 2-D (out_features, in_features), got shape {tuple(weight.shape)}")
     out_features, in_features = weight.shape
     if input.ndim == 0 or input.shape[-1] != in_features:
         got = input.shape[-1] if input.ndim else "no"
         raise ValueError(
-            f"linear: input has {got} features in its last dimension (shape {tuple(input.shape)}) but the "
+            f"{op}: input has {got} features in its last dimension (shape {tuple(input.shape)}) but the "
             f"weight of shape {tuple(weight.shape)} expects {in_features}"
         )
     if bias is not None and tuple(bias.shape) != (out_features,):
-        raise ValueError(f"linear: bias must have shape ({out_features},), got {tuple(bias.shape)}")
+        raise ValueError(f"{op}: bias must have shape ({out_features},), got {tuple(bias.shape)}")
     if input.dtype != weight.dtype:
         raise TypeError(
-            f"linear: input dtype {input.dtype} differs from weight dtype {weight.dtype} "
+            f"{op}: input dtype {input.dtype} differs from weight dtype {weight.dtype} "
             f"(convert the input with .float() / .double(), or the layer with .to(dtype))"
         )
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = input W^T + b.   input: (..., in), weight: (out, in), bias: (out,) or None -> (..., out)."""
+    check_linear(input, weight, bias)
     if bias is None:
         return LinearFunction()(input, weight)
     return LinearFunction()(input, weight, bias)

@@ -48,7 +48,7 @@ import numpy as np
 
 from engine.autograd import Function, derivative_of
 from engine.nn.functional.dropout import dropout as dropout_fn
-from engine.nn.functional.linear import linear
+from engine.nn.functional.linear import check_linear, linear
 from engine.ops.activation import relu, sigmoid, tanh
 from engine.ops.shape import cat, split, stack
 from engine.tensor import Tensor
@@ -469,12 +469,7 @@ def _bias_args(b):
 
 def _lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
     """The fused LSTM over x: (T, N, I), with the input checks ``linear`` would have made."""
-    if x.shape[-1] != w_ih.shape[1]:
-        raise ValueError(f"lstm: input has {x.shape[-1]} features (shape {tuple(x.shape)}) but weight_ih of shape "
-                         f"{tuple(w_ih.shape)} expects {w_ih.shape[1]}")
-    if x.dtype != w_ih.dtype:
-        raise TypeError(f"lstm: input dtype {x.dtype} differs from weight dtype {w_ih.dtype} "
-                        f"(convert the input with .float() / .double(), or the layer with .to(dtype))")
+    check_linear(x, w_ih, b_ih, "lstm")
     biases = (b_ih is not None, b_hh is not None)
     return LSTMRecurrence(reverse, biases)(x, h0, c0, w_ih, w_hh, *(b for b in (b_ih, b_hh) if b is not None))
 

@@ -148,15 +148,3 @@ def test_embed_in_grid_puts_the_values_in_the_corner_and_zeros_everywhere_else(s
     expected = np.zeros(shape[:2] + grid)
     expected[(slice(None), slice(None)) + tuple(slice(0, s) for s in shape[2:])] = y
     np.testing.assert_array_equal(full, expected)
-
-
-@pytest.mark.parametrize("split", [False, True])
-def test_per_row_bias_helpers_add_and_sum_each_row(split, monkeypatch):
-    if split:
-        monkeypatch.setattr("engine.parallel.MIN_BYTES", 1)
-        monkeypatch.setenv("MEDGRAD_NUM_THREADS", "3")
-    y, v = RNG.normal(size=(5, 7)), RNG.normal(size=5)
-    np.testing.assert_allclose(U.sum_per_row(y), y.sum(axis=1), rtol=1e-14)
-    expected = y + v[:, None]
-    U.add_per_row(y, v)
-    np.testing.assert_array_equal(y, expected)
